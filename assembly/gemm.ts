@@ -1,0 +1,1 @@
+export function f32_gemm_placeholder(): void {}

@@ -1,0 +1,5 @@
+export { Engine, engine, init, initSync, checkInt } from "./engine.js";
+export { Allocator, ALIGN } from "./allocator.js";
+export { Tensor, type DType, type NestedArray, type TensorData } from "./tensor.js";
+export { UnfoldError, formatShape } from "./errors.js";
+export type { WasmExports } from "./wasm-bytes.js";
