@@ -2,3 +2,7 @@
 export * from "./memory";
 export * from "./gemm";
 export * from "./elementwise";
+export * from "./lstm";
+export * from "./gru";
+export * from "./elman";
+export * from "./loss";

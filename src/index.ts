@@ -1,3 +1,11 @@
 // Unfold: recurrent neural networks on a WebAssembly SIMD core.
 export { init, initSync, Tensor, UnfoldError } from "./engine/index.js";
 export type { DType, NestedArray, TensorData } from "./engine/index.js";
+export { Rng } from "./data/rng.js";
+export { Layer, type RunContext } from "./layers/layer.js";
+export { RecurrentLayer, type RecurrentOptions } from "./layers/recurrent.js";
+export { LSTM, type LSTMOptions } from "./layers/lstm.js";
+export { Dense, type DenseOptions, type Activation } from "./layers/dense.js";
+export { Loss, type LossName, type LossOptions } from "./layers/losses.js";
+export { Sequential, type SequentialOptions } from "./models/sequential.js";
+export { checkGradients, type GradientCheckInput, type GradientCheckOptions, type GradientCheckResult } from "./train/gradcheck.js";

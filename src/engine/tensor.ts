@@ -56,6 +56,8 @@ export class Tensor {
   readonly size: number;
   readonly dtype: DType;
   private address: number;
+  /** Set for a view: the tensor whose memory this one reads, and the byte offset into it. */
+  private readonly parent: Tensor | null = null;
 
   /** A zero-filled tensor of the given shape. */
   constructor(shape: readonly number[], dtype: DType = "float32") {
@@ -100,14 +102,30 @@ export class Tensor {
     return t;
   }
 
+  /**
+   * A tensor that reads and writes `shape` values of `parent` starting at element `offset`;
+   * it owns no memory, and it is unusable once its parent is disposed.
+   */
+  static view(parent: Tensor, offset: number, shape: readonly number[]): Tensor {
+    const size = checkShape(shape);
+    if (!Number.isInteger(offset) || offset < 0 || offset + size > parent.size) {
+      throw new UnfoldError(`a view of ${size} values at offset ${offset} does not fit in a tensor of ${parent.size} values`);
+    }
+    const base = parent.parent ?? parent;
+    const byteOffset = (parent.parent ? parent.address : 0) + offset * ELEMENT_BYTES;
+    const v = Object.create(Tensor.prototype) as Tensor;
+    Object.assign(v, { shape: Object.freeze([...shape]), size, dtype: parent.dtype, address: byteOffset, parent: base });
+    return v;
+  }
+
   /** The address in wasm memory. Throws once disposed. */
   get ptr(): number {
-    if (this.address < 0) throw new UnfoldError(`this tensor ${formatShape(this.shape)} was disposed and can no longer be used`);
-    return this.address;
+    if (this.disposed) throw new UnfoldError(`this tensor ${formatShape(this.shape)} was disposed and can no longer be used`);
+    return this.parent ? this.parent.address + this.address : this.address;
   }
 
   get disposed(): boolean {
-    return this.address < 0;
+    return this.address < 0 || (this.parent !== null && this.parent.address < 0);
   }
 
   /** Overwrites the contents with `data` (same number of values). */
@@ -119,6 +137,14 @@ export class Tensor {
     const ptr = this.ptr;
     const view = this.dtype === "float32" ? engine().f32() : engine().i32();
     view.set(data, ptr / ELEMENT_BYTES);
+    return this;
+  }
+
+  /** Sets every element to `value`. */
+  fill(value: number): this {
+    const ptr = this.ptr;
+    if (this.dtype === "float32") engine().k.f32_fill(ptr, value, this.size);
+    else engine().i32().fill(value, ptr / ELEMENT_BYTES, ptr / ELEMENT_BYTES + this.size);
     return this;
   }
 
@@ -149,10 +175,10 @@ export class Tensor {
     return build(0);
   }
 
-  /** Frees the memory. Disposing twice is harmless. */
+  /** Frees the memory (a view only stops working). Disposing twice is harmless. */
   dispose(): void {
     if (this.address < 0) return;
-    engine().allocator.free(this.address);
+    if (!this.parent) engine().allocator.free(this.address);
     this.address = -1;
   }
 }

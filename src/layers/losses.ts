@@ -1,0 +1,107 @@
+import { Tensor, UnfoldError, Workspace, engine, formatShape } from "../engine/index.js";
+
+export type LossName = "softmaxCrossEntropy" | "mse" | "sigmoidBinaryCrossEntropy";
+const NAMES: readonly LossName[] = ["softmaxCrossEntropy", "mse", "sigmoidBinaryCrossEntropy"];
+
+export interface LossOptions {
+  /**
+   * `"sumOverTime"` (default): summed over time steps, averaged over the batch — the textbook
+   * sequence loss. `"mean"`: averaged over every counted (step, sample) pair.
+   */
+  reduction?: "sumOverTime" | "mean";
+  /** Softmax cross-entropy only: targets equal to this are skipped. Default -1 (none can match a class). */
+  ignoreIndex?: number;
+}
+
+/**
+ * A loss over predictions [T, B, C] (or [B, C] for sequence-to-one): softmax cross-entropy
+ * takes int32 class targets [T, B]; MSE and sigmoid binary cross-entropy take float32
+ * targets shaped like the predictions. `compute` returns the loss and leaves its gradient
+ * with respect to the predictions in `grad` (owned by the loss, valid until the next call).
+ * MSE and BCE average over the C features of a row, as PyTorch's mean reductions do.
+ */
+export class Loss {
+  readonly name: LossName;
+  readonly reduction: "sumOverTime" | "mean";
+  readonly ignoreIndex: number;
+  private readonly ws = new Workspace();
+  private gradTensor: Tensor | null = null;
+
+  constructor(name: LossName, options: LossOptions = {}) {
+    if (!NAMES.includes(name)) throw new UnfoldError(`unknown loss "${String(name)}" (known: ${NAMES.join(", ")})`);
+    for (const key of Object.keys(options)) {
+      if (key !== "reduction" && key !== "ignoreIndex") throw new UnfoldError(`loss: unknown option "${key}" (known: reduction, ignoreIndex)`);
+    }
+    if (options.ignoreIndex !== undefined && name !== "softmaxCrossEntropy") throw new UnfoldError(`loss: ignoreIndex applies to softmaxCrossEntropy only, not ${name}`);
+    this.name = name;
+    this.reduction = options.reduction ?? "sumOverTime";
+    if (this.reduction !== "sumOverTime" && this.reduction !== "mean") throw new UnfoldError(`loss: reduction must be "sumOverTime" or "mean", got ${String(this.reduction)}`);
+    this.ignoreIndex = options.ignoreIndex ?? -1;
+    if (!Number.isInteger(this.ignoreIndex)) throw new UnfoldError(`loss: ignoreIndex must be a whole number, got ${this.ignoreIndex}`);
+  }
+
+  /** Gradient of the last `compute` with respect to the predictions. */
+  get grad(): Tensor {
+    if (!this.gradTensor) throw new UnfoldError("loss: compute() has not run yet");
+    return this.gradTensor;
+  }
+
+  /** Validates the targets against the predictions, naming what is wrong. */
+  checkTargets(pred: Tensor, target: Tensor): void {
+    const lead = pred.shape.slice(0, -1);
+    const C = pred.shape[pred.shape.length - 1];
+    if (this.name === "softmaxCrossEntropy") {
+      if (target.dtype !== "int32") throw new UnfoldError(`softmaxCrossEntropy expects int32 class targets, got ${target.dtype}`);
+      if (target.shape.length !== lead.length || target.shape.some((d, i) => d !== lead[i])) {
+        throw new UnfoldError(`softmaxCrossEntropy expected targets ${formatShape(lead)} for predictions ${formatShape(pred.shape)}, got ${formatShape(target.shape)}`);
+      }
+      const t = target.toTypedArray();
+      for (let i = 0; i < t.length; i++) {
+        if ((t[i] < 0 || t[i] >= C) && t[i] !== this.ignoreIndex) {
+          throw new UnfoldError(`softmaxCrossEntropy target ${i} is ${t[i]}, outside the ${C} classes [0, ${C - 1}]` + (this.ignoreIndex !== -1 ? ` (ignoreIndex is ${this.ignoreIndex})` : ""));
+        }
+      }
+    } else {
+      if (target.dtype !== "float32") throw new UnfoldError(`${this.name} expects float32 targets, got ${target.dtype}`);
+      if (target.shape.length !== pred.shape.length || target.shape.some((d, i) => d !== pred.shape[i])) {
+        throw new UnfoldError(`${this.name} expected targets ${formatShape(pred.shape)} like the predictions, got ${formatShape(target.shape)}`);
+      }
+      const t = target.toTypedArray();
+      for (let i = 0; i < t.length; i++) {
+        if (!Number.isFinite(t[i])) throw new UnfoldError(`${this.name} target ${i} is ${t[i]}; targets must be finite`);
+      }
+    }
+  }
+
+  /** The loss value; its gradient is left in `grad`. */
+  compute(pred: Tensor, target: Tensor): number {
+    this.checkTargets(pred, target);
+    const k = engine().k;
+    const C = pred.shape[pred.shape.length - 1];
+    const rows = pred.size / C;
+    const batch = pred.shape.length >= 2 ? pred.shape[pred.shape.length - 2] : 1;
+    const counted = this.countedRows(target, rows);
+    const divisor = this.reduction === "mean" ? Math.max(counted, 1) : batch;
+    const scale = 1 / divisor;
+    const grad = this.ws.get("grad", pred.shape);
+    let sum: number;
+    if (this.name === "softmaxCrossEntropy") sum = k.f32_softmax_xent(grad.ptr, pred.ptr, target.ptr, rows, C, this.ignoreIndex, scale);
+    else if (this.name === "mse") sum = k.f32_mse(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
+    else sum = k.f32_sigmoid_bce(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
+    this.gradTensor = grad;
+    return sum / divisor;
+  }
+
+  private countedRows(target: Tensor, rows: number): number {
+    if (this.name !== "softmaxCrossEntropy" || this.reduction !== "mean") return rows;
+    const t = target.toTypedArray();
+    let n = 0;
+    for (let i = 0; i < t.length; i++) if (t[i] !== this.ignoreIndex) n++;
+    return n;
+  }
+
+  dispose(): void {
+    this.ws.dispose();
+    this.gradTensor = null;
+  }
+}

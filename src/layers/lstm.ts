@@ -1,0 +1,135 @@
+import { Tensor, UnfoldError, engine } from "../engine/index.js";
+import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
+import type { Initializer, RunContext } from "./layer.js";
+import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+
+export interface LSTMOptions extends RecurrentOptions {
+  /** Peephole connections from the cell state to the input, forget and output gates. Default false. */
+  peephole?: boolean;
+  /** Added to the forget-gate part of `bias_ih` at initialisation. Default 1 (0 with `init: "pytorch"`). */
+  forgetBias?: number;
+  /**
+   * `"glorot"` (default): Glorot-uniform input weights, orthogonal recurrent weights, zero biases
+   * (Keras' defaults). `"pytorch"`: every weight and bias uniform in ±1/√H, as nn.LSTM does.
+   */
+  init?: "glorot" | "pytorch";
+}
+
+const KNOWN = ["units", "returnSequences", "peephole", "forgetBias", "init"] as const;
+
+/**
+ * Long short-term memory, PyTorch's layout: gates i, f, g, o stacked in `weight_ih` [4H, I],
+ * `weight_hh` [4H, H], `bias_ih` [4H], `bias_hh` [4H] (so a state_dict maps one to one), plus
+ * `peephole` [3, H] (w_ci, w_cf, w_co) when enabled. State: h and c.
+ */
+export class LSTM extends RecurrentLayer {
+  readonly kind = "lstm";
+  readonly stateNames = ["h", "c"] as const;
+  readonly peephole: boolean;
+  readonly forgetBias: number;
+  readonly init: "glorot" | "pytorch";
+
+  constructor(options: LSTMOptions) {
+    super("LSTM", options);
+    checkKnownOptions("LSTM", options, KNOWN);
+    this.peephole = options.peephole ?? false;
+    this.init = options.init ?? "glorot";
+    if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`LSTM: init must be "glorot" or "pytorch", got ${String(this.init)}`);
+    this.forgetBias = options.forgetBias ?? (this.init === "glorot" ? 1 : 0);
+    if (!Number.isFinite(this.forgetBias)) throw new UnfoldError(`LSTM: forgetBias must be a finite number, got ${this.forgetBias}`);
+  }
+
+  protected declare(inputSize: number): number {
+    const H = this.units;
+    const pt = this.init === "pytorch";
+    const u = uniform(1 / Math.sqrt(H));
+    const forget: Initializer = (shape, rng) => {
+      const b = pt ? u(shape, rng) : constant(0)(shape, rng);
+      for (let j = H; j < 2 * H; j++) b[j] += this.forgetBias;
+      return b;
+    };
+    this.param("weight_ih", [4 * H, inputSize], pt ? u : glorotUniform(4));
+    this.param("weight_hh", [4 * H, H], pt ? u : orthogonal(4));
+    this.param("bias_ih", [4 * H], forget);
+    this.param("bias_hh", [4 * H], pt ? u : constant(0));
+    if (this.peephole) this.param("peephole", [3, H], pt ? u : constant(0));
+    return H;
+  }
+
+  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
+    this.begin(x, initialState);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const gates = this.ws.get("gates", [T, B, 4 * H]); // preactivations, then activations i, f, g, o
+    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
+    const cs = this.ws.get("cs", [T + 1, B, H]);
+    const tanhc = this.ws.get("tanhc", [T, B, H]);
+    const whhT = this.ws.get("whhT", [H, 4 * H]);
+    const bias = this.ws.get("bias", [4 * H]);
+    this.xRef = x;
+
+    // All steps' input projections in one GEMM, both biases folded in once.
+    k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), 4 * H);
+    k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, 4 * H, I, I, I, 4 * H, 0);
+    // W_hhᵀ laid out once per sequence, so each step is a plain (B x H)·(H x 4H) product.
+    k.f32_transpose(whhT.ptr, this.p("weight_hh"), 4 * H, H);
+    this.seedState(hs, initialState?.[0]);
+    this.seedState(cs, initialState?.[1]);
+    const peep = this.peephole ? this.p("peephole") : 0;
+    const n = B * H;
+    for (let t = 0; t < T; t++) {
+      const g = gates.ptr + t * 4 * n * 4;
+      k.f32_gemm_nn(g, hs.ptr + t * n * 4, whhT.ptr, 0, B, 4 * H, H, H, 4 * H, 4 * H, 1);
+      k.f32_lstm_forward_step(hs.ptr + (t + 1) * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, g, cs.ptr + t * n * 4, peep, B, H);
+    }
+    return this.outputOf(hs);
+  }
+
+  private xRef: Tensor | null = null;
+
+  get finalState(): Tensor[] {
+    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps), this.stepView(this.ws.get("cs", [this.steps + 1, this.batch, this.units]), this.steps)];
+  }
+
+  get initialStateGrad(): Tensor[] {
+    return [this.ws.get("dh", [this.batch, this.units]), this.ws.get("dc", [this.batch, this.units])];
+  }
+
+  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
+    this.checkBackward(dy, dFinalState);
+    const x = this.xRef;
+    if (!x || x.disposed) throw new UnfoldError(`lstm layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const n = B * H;
+    const gates = this.ws.get("gates", [T, B, 4 * H]);
+    const hs = this.ws.get("hs", [T + 1, B, H]);
+    const cs = this.ws.get("cs", [T + 1, B, H]);
+    const tanhc = this.ws.get("tanhc", [T, B, H]);
+    const dgates = this.ws.get("dgates", [T, B, 4 * H]);
+    const dx = this.ws.get("dx", [T, B, I]);
+    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
+    const dc = this.ws.zeros("dc", [B, H]); // running dL/dc_t; ends as dL/dc_0
+    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
+    if (dFinalState?.[1]) k.f32_copy(dc.ptr, dFinalState[1].ptr, n);
+    const peep = this.peephole ? this.p("peephole") : 0;
+    const dpeep = this.peephole ? this.g("peephole") : 0;
+    const whh = this.p("weight_hh");
+
+    for (let t = T - 1; t >= 0; t--) {
+      this.addOutputGrad(dh, dy, t);
+      const dg = dgates.ptr + t * 4 * n * 4;
+      k.f32_lstm_backward_step(dg, dc.ptr, dpeep, dh.ptr, gates.ptr + t * 4 * n * 4, cs.ptr + t * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, peep, B, H);
+      // dL/dh_{t-1} = dgates_t · W_hh   ((B x 4H)·(4H x H))
+      k.f32_gemm_nn(dh.ptr, dg, whh, 0, B, H, 4 * H, 4 * H, H, H, 0);
+    }
+    // Weight gradients of all steps at once: dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev.
+    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, 4 * H, I, T * B, 4 * H, I, I, 1);
+    k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, hs.ptr, 0, 4 * H, H, T * B, 4 * H, H, H, 1);
+    k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, 4 * H, 1);
+    k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, 4 * H, 1);
+    // dX = dgates · W_ih   ((TB x 4H)·(4H x I))
+    k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, 4 * H, 4 * H, I, I, 0);
+    return dx;
+  }
+}
