@@ -6,3 +6,4 @@ export * from "./lstm";
 export * from "./gru";
 export * from "./elman";
 export * from "./loss";
+export * from "./optim";

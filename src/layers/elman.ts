@@ -1,0 +1,164 @@
+import { Tensor, UnfoldError, engine } from "../engine/index.js";
+import { constant, glorotUniform, identity, orthogonal, uniform } from "./init.js";
+import type { RunContext } from "./layer.js";
+import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+
+/** The activations of a simple recurrent cell. */
+export type RecurrentActivation = "tanh" | "relu" | "sigmoid";
+
+/** The `activation` argument of the Elman step kernels (assembly/elman.ts holds the same table). */
+export const ACTIVATION_CODES: Readonly<Record<RecurrentActivation, number>> = { tanh: 0, relu: 1, sigmoid: 2 };
+
+/** Checks a string option (an activation, an init scheme) against `allowed`, naming the option. */
+export function checkChoice<A extends string>(kind: string, option: string, value: unknown, allowed: readonly A[]): A {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    const names = allowed.map((a) => `"${a}"`).join(", ");
+    throw new UnfoldError(`${kind}: ${option} must be one of ${names}, got ${typeof value === "string" ? `"${value}"` : String(value)}`);
+  }
+  return value as A;
+}
+
+export interface ElmanOptions extends RecurrentOptions {
+  /** The cell's nonlinearity. Default `"tanh"`. */
+  activation?: RecurrentActivation;
+  /**
+   * Leak α in (0, 1]: h_t = (1 − α)⊙h_{t−1} + α⊙act(…), a leaky integrator with time constant
+   * 1/α. Default 1 (no leak: PyTorch's nn.RNN).
+   */
+  leak?: number;
+  /**
+   * `"glorot"` (default): Glorot-uniform input weights, orthogonal recurrent weights, zero biases.
+   * `"pytorch"`: every weight and bias uniform in ±1/√H, as nn.RNN does. `"identity"`: identity
+   * recurrent weights, zero biases, Glorot-uniform input weights — the IRNN of Le et al. (2015),
+   * meant for `activation: "relu"`.
+   */
+  init?: "glorot" | "pytorch" | "identity";
+}
+
+const KNOWN = ["units", "returnSequences", "activation", "leak", "init"] as const;
+const INITS = ["glorot", "pytorch", "identity"] as const;
+
+/**
+ * Elman (simple) recurrent layer, PyTorch's nn.RNN layout: `weight_ih` [H, I], `weight_hh` [H, H],
+ * `bias_ih` [H], `bias_hh` [H], so a state_dict maps one to one.
+ * h_t = (1 − α)⊙h_{t−1} + α⊙act(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh). State: h.
+ */
+export class Elman extends RecurrentLayer {
+  readonly kind = "elman";
+  readonly stateNames = ["h"] as const;
+  readonly activation: RecurrentActivation;
+  readonly leak: number;
+  readonly init: "glorot" | "pytorch" | "identity";
+  private readonly activationCode: number;
+  private xRef: Tensor | null = null;
+
+  constructor(options: ElmanOptions) {
+    super("Elman", options);
+    checkKnownOptions("Elman", options, KNOWN);
+    this.activation = checkChoice("Elman", "activation", options.activation ?? "tanh", ["tanh", "relu", "sigmoid"]);
+    this.activationCode = ACTIVATION_CODES[this.activation];
+    this.init = checkChoice("Elman", "init", options.init ?? "glorot", INITS);
+    const leak = options.leak ?? 1;
+    if (typeof leak !== "number" || !(leak > 0 && leak <= 1)) {
+      throw new UnfoldError(`Elman: leak must be a number in (0, 1] (1 = no leak), got ${String(leak)}`);
+    }
+    this.leak = leak;
+  }
+
+  protected declare(inputSize: number): number {
+    const H = this.units;
+    const pt = this.init === "pytorch";
+    const u = uniform(1 / Math.sqrt(H));
+    this.param("weight_ih", [H, inputSize], pt ? u : glorotUniform());
+    this.param("weight_hh", [H, H], pt ? u : this.init === "identity" ? identity() : orthogonal());
+    this.param("bias_ih", [H], pt ? u : constant(0));
+    this.param("bias_hh", [H], pt ? u : constant(0));
+    return H;
+  }
+
+  /**
+   * The kernels' per-unit leak vector [H] filled with α, or 0 when there is no leak. The layer
+   * owns it; α is fixed for now, so it is not a parameter and gets no gradient.
+   */
+  private leakPtr(): number {
+    if (this.leak === 1) return 0;
+    return this.ws.get("leak", [this.units]).fill(this.leak).ptr;
+  }
+
+  /**
+   * Cache of y_t = act(a_t), [T, B, H]. Without a leak h_t = y_t, so it is rows 1..T of the
+   * state history itself (the step kernel allows h == act then); with one it needs its own buffer.
+   */
+  private activations(hs: Tensor): Tensor {
+    const T = this.steps, B = this.batch, H = this.units;
+    return this.leak === 1 ? Tensor.view(hs, B * H, [T, B, H]) : this.ws.get("acts", [T, B, H]);
+  }
+
+  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
+    this.begin(x, initialState);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
+    const acts = this.activations(hs); // preactivations, then y = act(a)
+    const whhT = this.ws.get("whhT", [H, H]);
+    const bias = this.ws.get("bias", [H]);
+    this.xRef = x;
+
+    // All steps' input projections in one GEMM, both biases folded in once.
+    k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), H);
+    k.f32_gemm_nt(acts.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, H, I, I, I, H, 0);
+    // W_hhᵀ laid out once per sequence, so each step is a plain (B x H)·(H x H) product.
+    k.f32_transpose(whhT.ptr, this.p("weight_hh"), H, H);
+    this.seedState(hs, initialState?.[0]);
+    const leak = this.leakPtr();
+    const n = B * H;
+    for (let t = 0; t < T; t++) {
+      const a = acts.ptr + t * n * 4;
+      const hPrev = hs.ptr + t * n * 4;
+      k.f32_gemm_nn(a, hPrev, whhT.ptr, 0, B, H, H, H, H, H, 1);
+      k.f32_elman_forward_step(hPrev + n * 4, a, hPrev, leak, B, H, this.activationCode);
+    }
+    return this.outputOf(hs);
+  }
+
+  get finalState(): Tensor[] {
+    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps)];
+  }
+
+  get initialStateGrad(): Tensor[] {
+    return [this.ws.get("dh", [this.batch, this.units])];
+  }
+
+  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
+    this.checkBackward(dy, dFinalState);
+    const x = this.xRef;
+    if (!x || x.disposed) throw new UnfoldError(`elman layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const n = B * H;
+    const hs = this.ws.get("hs", [T + 1, B, H]);
+    const acts = this.activations(hs);
+    const da = this.ws.get("da", [T, B, H]);
+    const dx = this.ws.get("dx", [T, B, I]);
+    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
+    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
+    const leak = this.leakPtr();
+    const whh = this.p("weight_hh");
+
+    for (let t = T - 1; t >= 0; t--) {
+      this.addOutputGrad(dh, dy, t);
+      const d = da.ptr + t * n * 4;
+      k.f32_elman_backward_step(d, dh.ptr, 0, acts.ptr + t * n * 4, hs.ptr + t * n * 4, leak, B, H, this.activationCode);
+      // dL/dh_{t-1} = (1 − α)⊙dL/dh_t (left in dh by the kernel) + da_t · W_hh   ((B x H)·(H x H))
+      k.f32_gemm_nn(dh.ptr, d, whh, 0, B, H, H, H, H, H, 1);
+    }
+    // Weight gradients of all steps at once: dW_ih += daᵀ·X, dW_hh += daᵀ·H_prev.
+    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1);
+    k.f32_gemm_tn(this.g("weight_hh"), da.ptr, hs.ptr, 0, H, H, T * B, H, H, H, 1);
+    k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
+    k.f32_sum_rows(this.g("bias_hh"), da.ptr, T * B, H, 1);
+    // dX = da · W_ih   ((TB x H)·(H x I))
+    k.f32_gemm_nn(dx.ptr, da.ptr, this.p("weight_ih"), 0, T * B, I, H, H, I, I, 0);
+    return dx;
+  }
+}

@@ -1,0 +1,167 @@
+import { Tensor, UnfoldError, engine } from "../engine/index.js";
+import { glorotUniform, orthogonal, uniform, zeros } from "./init.js";
+import type { RunContext } from "./layer.js";
+import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+
+export interface GRUOptions extends RecurrentOptions {
+  /**
+   * Where the reset gate acts. `true` (default, PyTorch; Keras `reset_after=True`): after the
+   * hidden product, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)). `false` (Cho et al. 2014;
+   * Keras `reset_after=False`): before it, n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn).
+   * Both forms have the same parameters.
+   */
+  resetAfter?: boolean;
+  /**
+   * `"glorot"` (default): Glorot-uniform input weights per gate, orthogonal recurrent weights
+   * per gate, zero biases (Keras' defaults). `"pytorch"`: every weight and bias uniform in
+   * ±1/√H, as nn.GRU does.
+   */
+  init?: "glorot" | "pytorch";
+}
+
+const KNOWN = ["units", "returnSequences", "resetAfter", "init"] as const;
+
+/**
+ * Gated recurrent unit, PyTorch's layout: gates r, z, n stacked in `weight_ih` [3H, I],
+ * `weight_hh` [3H, H], `bias_ih` [3H], `bias_hh` [3H] (so a state_dict maps one to one), with
+ * h' = (1 − z) ⊙ n + z ⊙ h. State: h.
+ */
+export class GRU extends RecurrentLayer {
+  readonly kind = "gru";
+  readonly stateNames = ["h"] as const;
+  readonly resetAfter: boolean;
+  readonly init: "glorot" | "pytorch";
+  private xRef: Tensor | null = null;
+
+  constructor(options: GRUOptions) {
+    super("GRU", options);
+    checkKnownOptions("GRU", options, KNOWN);
+    this.resetAfter = options.resetAfter ?? true;
+    if (typeof this.resetAfter !== "boolean") throw new UnfoldError(`GRU: resetAfter must be true or false, got ${String(this.resetAfter)}`);
+    this.init = options.init ?? "glorot";
+    if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`GRU: init must be "glorot" or "pytorch", got ${String(this.init)}`);
+  }
+
+  protected declare(inputSize: number): number {
+    const H = this.units;
+    const u = this.init === "pytorch" ? uniform(1 / Math.sqrt(H)) : null;
+    this.param("weight_ih", [3 * H, inputSize], u ?? glorotUniform(3));
+    this.param("weight_hh", [3 * H, H], u ?? orthogonal(3));
+    this.param("bias_ih", [3 * H], u ?? zeros);
+    this.param("bias_hh", [3 * H], u ?? zeros);
+    return H;
+  }
+
+  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
+    this.begin(x, initialState);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const n = B * H, G = 3 * H;
+    const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
+    const gates = this.ws.get("gates", [T, B, G]); // projections, then activations r, z, n
+    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
+    const whhT = this.ws.get("whhT", [H, G]);
+    this.xRef = x;
+
+    // W_hhᵀ laid out once per sequence, so each step's hidden product is a plain nn GEMM.
+    k.f32_transpose(whhT.ptr, this.p("weight_hh"), G, H);
+    this.seedState(hs, initialState?.[0]);
+    if (this.resetAfter) {
+      const hn = this.ws.get("hn", [T, B, H]); // W_hn h_prev + b_hn, the factor r multiplies
+      const hproj = this.ws.get("hproj", [B, G]);
+      const bhh = this.p("bias_hh");
+      // All steps' input projections in one GEMM; b_hh stays with the hidden projection (b_hn is inside r ⊙ (·)).
+      k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, G, I, I, I, G, 0);
+      for (let t = 0; t < T; t++) {
+        const hPrev = hs.ptr + t * stepH;
+        k.f32_gemm_nn(hproj.ptr, hPrev, whhT.ptr, bhh, B, G, H, H, G, G, 0);
+        k.f32_gru_forward_step(hPrev + stepH, gates.ptr + t * stepG, hn.ptr + t * stepH, hproj.ptr, hPrev, B, H);
+      }
+    } else {
+      const rh = this.ws.get("rh", [T, B, H]); // r ⊙ h_prev, the input of W_hn
+      const bias = this.ws.get("bias", [G]);
+      const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
+      // Every projection enters a preactivation as a plain sum here: both biases fold into the one GEMM.
+      k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), G);
+      k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, G, I, I, I, G, 0);
+      for (let t = 0; t < T; t++) {
+        const hPrev = hs.ptr + t * stepH;
+        const g = gates.ptr + t * stepG;
+        const rht = rh.ptr + t * stepH;
+        // a_r, a_z += h_prev · W_h{r,z}ᵀ; then r, z and r ⊙ h_prev; then a_n += (r ⊙ h_prev) · W_hnᵀ.
+        k.f32_gemm_nn(g, hPrev, whhT.ptr, 0, B, 2 * H, H, H, G, G, 1);
+        k.f32_gru_reset_gate_step(g, rht, hPrev, B, H);
+        k.f32_gemm_nn(g + nPart, rht, whhT.ptr + nPart, 0, B, H, H, H, G, G, 1);
+        k.f32_gru_candidate_step(hPrev + stepH, g, hPrev, B, H);
+      }
+    }
+    return this.outputOf(hs);
+  }
+
+  get finalState(): Tensor[] {
+    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps)];
+  }
+
+  get initialStateGrad(): Tensor[] {
+    return [this.ws.get("dh", [this.batch, this.units])];
+  }
+
+  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
+    this.checkBackward(dy, dFinalState);
+    const x = this.xRef;
+    if (!x || x.disposed) throw new UnfoldError(`gru layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
+    const n = B * H, G = 3 * H;
+    const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
+    const gates = this.ws.get("gates", [T, B, G]);
+    const hs = this.ws.get("hs", [T + 1, B, H]);
+    const dgates = this.ws.get("dgates", [T, B, G]); // dL/d input projection (and, reset before, hidden projection)
+    const dx = this.ws.get("dx", [T, B, I]);
+    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
+    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
+    const whh = this.p("weight_hh");
+    const gWhh = this.g("weight_hh");
+
+    if (this.resetAfter) {
+      const hn = this.ws.get("hn", [T, B, H]);
+      const dhproj = this.ws.get("dhproj", [T, B, G]); // dL/d hidden projection: differs from dgates in the n part
+      for (let t = T - 1; t >= 0; t--) {
+        this.addOutputGrad(dh, dy, t);
+        const dq = dhproj.ptr + t * stepG;
+        k.f32_gru_backward_step(dgates.ptr + t * stepG, dq, dh.ptr, gates.ptr + t * stepG, hn.ptr + t * stepH, hs.ptr + t * stepH, B, H);
+        // dL/dh_{t-1} = dh ⊙ z (left by the kernel) + dhproj_t · W_hh   ((B x 3H)·(3H x H))
+        k.f32_gemm_nn(dh.ptr, dq, whh, 0, B, H, G, G, H, H, 1);
+      }
+      // dW_hh += dhprojᵀ · H_prev over all steps; b_hh's gradient is the hidden projection's.
+      k.f32_gemm_tn(gWhh, dhproj.ptr, hs.ptr, 0, G, H, T * B, G, H, H, 1);
+      k.f32_sum_rows(this.g("bias_hh"), dhproj.ptr, T * B, G, 1);
+    } else {
+      const rh = this.ws.get("rh", [T, B, H]);
+      const drh = this.ws.get("drh", [B, H]);
+      const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
+      const whn = whh + 2 * H * H * 4, gWhn = gWhh + 2 * H * H * 4; // the n rows of W_hh and of its gradient
+      for (let t = T - 1; t >= 0; t--) {
+        this.addOutputGrad(dh, dy, t);
+        const dg = dgates.ptr + t * stepG;
+        const g = gates.ptr + t * stepG;
+        const hPrev = hs.ptr + t * stepH;
+        k.f32_gru_candidate_backward_step(dg, dh.ptr, g, hPrev, B, H);
+        // dL/d(r ⊙ h_prev) = da_n · W_hn   ((B x H)·(H x H))
+        k.f32_gemm_nn(drh.ptr, dg + nPart, whn, 0, B, H, H, G, H, H, 0);
+        k.f32_gru_reset_gate_backward_step(dg, dh.ptr, drh.ptr, g, hPrev, B, H);
+        // dL/dh_{t-1} = dh ⊙ z + drh ⊙ r (left by the kernels) + [da_r, da_z] · W_h{r,z}   ((B x 2H)·(2H x H))
+        k.f32_gemm_nn(dh.ptr, dg, whh, 0, B, H, 2 * H, G, H, H, 1);
+      }
+      // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: one GEMM over all steps for each.
+      k.f32_gemm_tn(gWhh, dgates.ptr, hs.ptr, 0, 2 * H, H, T * B, G, H, H, 1);
+      k.f32_gemm_tn(gWhn, dgates.ptr + nPart, rh.ptr, 0, H, H, T * B, G, H, H, 1);
+      k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, G, 1);
+    }
+    // Input side, the same in both forms: dW_ih += dgatesᵀ · X, db_ih = Σ dgates, dX = dgates · W_ih.
+    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, G, I, T * B, G, I, I, 1);
+    k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, G, 1);
+    k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, G, G, I, I, 0);
+    return dx;
+  }
+}

@@ -1,0 +1,156 @@
+import { Tensor, UnfoldError, engine } from "../engine/index.js";
+import { ACTIVATION_CODES, checkChoice, type RecurrentActivation } from "./elman.js";
+import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
+import type { RunContext } from "./layer.js";
+import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+
+export type JordanOutputActivation = "linear" | "tanh" | "sigmoid";
+
+export interface JordanOptions extends RecurrentOptions {
+  /** Output units O: the width of y_t, which is both the layer's output and its recurrent state. */
+  units: number;
+  /** Hidden units H of the internal layer h_t. */
+  hiddenUnits: number;
+  /** Nonlinearity of the hidden layer. Default `"tanh"`. */
+  activation?: RecurrentActivation;
+  /** Nonlinearity of the output y_t (fed back at the next step). Default `"linear"`. */
+  outputActivation?: JordanOutputActivation;
+  /**
+   * `"glorot"` (default): Glorot-uniform `weight_ih` and `weight_ho`, orthogonal `weight_hy`, zero
+   * biases. `"pytorch"`: every weight and bias uniform in ±1/√H (nn.RNN's and nn.Linear(H, O)'s bound).
+   */
+  init?: "glorot" | "pytorch";
+}
+
+const KNOWN = ["units", "hiddenUnits", "returnSequences", "activation", "outputActivation", "init"] as const;
+
+/**
+ * Jordan recurrent layer: the recurrence runs through the previous OUTPUT, not the hidden state.
+ *   h_t = act(W_ih x_t + b_ih + W_hy y_{t−1})     y_t = outAct(W_ho h_t + b_ho)
+ * Parameters `weight_ih` [H, I], `weight_hy` [H, O], `bias_ih` [H], `weight_ho` [O, H],
+ * `bias_ho` [O]. The output is y ([T, B, O], or [B, O]); the state is y (y_{−1}, zeros by
+ * default), so `units` is O and the hidden width H is internal. The hidden step is the Elman
+ * step kernel without a leak (same math, one copy of it).
+ */
+export class Jordan extends RecurrentLayer {
+  readonly kind = "jordan";
+  readonly stateNames = ["y"] as const;
+  readonly hiddenUnits: number;
+  readonly activation: RecurrentActivation;
+  readonly outputActivation: JordanOutputActivation;
+  readonly init: "glorot" | "pytorch";
+  private readonly activationCode: number;
+  private xRef: Tensor | null = null;
+
+  constructor(options: JordanOptions) {
+    super("Jordan", options);
+    checkKnownOptions("Jordan", options, KNOWN);
+    const hidden = options.hiddenUnits;
+    if (typeof hidden !== "number" || !Number.isInteger(hidden) || hidden < 1) {
+      throw new UnfoldError(`Jordan: hiddenUnits must be a whole number >= 1, got ${String(hidden)}`);
+    }
+    this.hiddenUnits = hidden;
+    this.activation = checkChoice("Jordan", "activation", options.activation ?? "tanh", ["tanh", "relu", "sigmoid"]);
+    this.activationCode = ACTIVATION_CODES[this.activation];
+    this.outputActivation = checkChoice("Jordan", "outputActivation", options.outputActivation ?? "linear", ["linear", "tanh", "sigmoid"]);
+    this.init = checkChoice("Jordan", "init", options.init ?? "glorot", ["glorot", "pytorch"]);
+  }
+
+  protected declare(inputSize: number): number {
+    const H = this.hiddenUnits, O = this.units;
+    const pt = this.init === "pytorch";
+    const u = uniform(1 / Math.sqrt(H));
+    this.param("weight_ih", [H, inputSize], pt ? u : glorotUniform());
+    this.param("weight_hy", [H, O], pt ? u : orthogonal());
+    this.param("bias_ih", [H], pt ? u : constant(0));
+    this.param("weight_ho", [O, H], pt ? u : glorotUniform());
+    this.param("bias_ho", [O], pt ? u : constant(0));
+    return O;
+  }
+
+  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
+    this.begin(x, initialState);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
+    const hs = this.ws.get("hs", [T, B, H]); // preactivations, then h_t = act(a_t)
+    const ys = this.ws.get("ys", [T + 1, B, O]); // ys[0] = y_{−1}
+    const whyT = this.ws.get("whyT", [O, H]);
+    const whoT = this.ws.get("whoT", [H, O]);
+    this.xRef = x;
+
+    // All steps' input projections in one GEMM, b_ih folded in.
+    k.f32_gemm_nt(hs.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, H, I, I, I, H, 0);
+    // W_hyᵀ and W_hoᵀ laid out once per sequence, so each step is two plain row-major products.
+    k.f32_transpose(whyT.ptr, this.p("weight_hy"), H, O);
+    k.f32_transpose(whoT.ptr, this.p("weight_ho"), O, H);
+    this.seedState(ys, initialState?.[0]);
+    const nh = B * H, ny = B * O;
+    for (let t = 0; t < T; t++) {
+      const h = hs.ptr + t * nh * 4;
+      const y = ys.ptr + (t + 1) * ny * 4;
+      // y_{t−1}: the layer's own previous output. Teacher forcing goes here: point yPrev at row
+      // t−1 of an external target sequence instead (and read the same rows in backward's dW_hy
+      // GEMM, where the gradient with respect to y_{t−1} then stops).
+      const yPrev = ys.ptr + t * ny * 4;
+      k.f32_gemm_nn(h, yPrev, whyT.ptr, 0, B, H, O, O, H, H, 1);
+      // No leak, so h == act and hPrev is never read.
+      k.f32_elman_forward_step(h, h, 0, 0, B, H, this.activationCode);
+      k.f32_gemm_nn(y, h, whoT.ptr, this.p("bias_ho"), B, O, H, H, O, O, 0);
+      if (this.outputActivation === "tanh") k.f32_vtanh(y, y, ny);
+      else if (this.outputActivation === "sigmoid") k.f32_vsigmoid(y, y, ny);
+    }
+    return this.outputOf(ys);
+  }
+
+  get finalState(): Tensor[] {
+    return [this.stepView(this.ws.get("ys", [this.steps + 1, this.batch, this.units]), this.steps)];
+  }
+
+  get initialStateGrad(): Tensor[] {
+    return [this.ws.get("dyPrev", [this.batch, this.units])];
+  }
+
+  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
+    this.checkBackward(dy, dFinalState);
+    const x = this.xRef;
+    if (!x || x.disposed) throw new UnfoldError(`jordan layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const k = engine().k;
+    const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
+    const nh = B * H, ny = B * O;
+    const hs = this.ws.get("hs", [T, B, H]);
+    const ys = this.ws.get("ys", [T + 1, B, O]);
+    const da = this.ws.get("da", [T, B, H]); // dL/d hidden preactivations
+    const dz = this.ws.get("dz", [T, B, O]); // dL/d output preactivations
+    const dh = this.ws.get("dhidden", [B, H]);
+    const dx = this.ws.get("dx", [T, B, I]);
+    const dyRun = this.ws.zeros("dyPrev", [B, O]); // running dL/dy_t; ends as dL/dy_{−1}
+    if (dFinalState?.[0]) k.f32_copy(dyRun.ptr, dFinalState[0].ptr, ny);
+    const why = this.p("weight_hy");
+    const who = this.p("weight_ho");
+
+    for (let t = T - 1; t >= 0; t--) {
+      this.addOutputGrad(dyRun, dy, t);
+      const y = ys.ptr + (t + 1) * ny * 4;
+      const z = dz.ptr + t * ny * 4;
+      const d = da.ptr + t * nh * 4;
+      // y_t = outAct(z_t): dz = dy⊙outAct'(z), from y.
+      if (this.outputActivation === "tanh") k.f32_vtanh_grad(z, dyRun.ptr, y, ny);
+      else if (this.outputActivation === "sigmoid") k.f32_vsigmoid_grad(z, dyRun.ptr, y, ny);
+      else k.f32_copy(z, dyRun.ptr, ny);
+      // dL/dh_t = dz_t · W_ho   ((B x O)·(O x H)): h_t reaches the loss only through y_t.
+      k.f32_gemm_nn(dh.ptr, z, who, 0, B, H, O, O, H, H, 0);
+      k.f32_elman_backward_step(d, dh.ptr, 0, hs.ptr + t * nh * 4, 0, 0, B, H, this.activationCode);
+      // dL/dy_{t−1} = da_t · W_hy   ((B x H)·(H x O))
+      k.f32_gemm_nn(dyRun.ptr, d, why, 0, B, O, H, H, O, O, 0);
+    }
+    // Weight gradients of all steps at once.
+    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1); // daᵀ·X
+    k.f32_gemm_tn(this.g("weight_hy"), da.ptr, ys.ptr, 0, H, O, T * B, H, O, O, 1); // daᵀ·Y_prev
+    k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
+    k.f32_gemm_tn(this.g("weight_ho"), dz.ptr, hs.ptr, 0, O, H, T * B, O, H, H, 1); // dzᵀ·H
+    k.f32_sum_rows(this.g("bias_ho"), dz.ptr, T * B, O, 1);
+    // dX = da · W_ih   ((TB x H)·(H x I))
+    k.f32_gemm_nn(dx.ptr, da.ptr, this.p("weight_ih"), 0, T * B, I, H, H, I, I, 0);
+    return dx;
+  }
+}
