@@ -12,3 +12,8 @@ export { Dense, type DenseOptions, type Activation } from "./layers/dense.js";
 export { Loss, type LossName, type LossOptions } from "./layers/losses.js";
 export { Sequential, type SequentialOptions } from "./models/sequential.js";
 export { checkGradients, type GradientCheckInput, type GradientCheckOptions, type GradientCheckResult } from "./train/gradcheck.js";
+export {
+  Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad,
+  type OptimizerState, type LearningRate, type SGDOptions, type AdamOptions, type AdamWOptions, type RMSpropOptions, type AdagradOptions,
+} from "./train/optimizers.js";
+export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";

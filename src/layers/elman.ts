@@ -50,7 +50,6 @@ export class Elman extends RecurrentLayer {
   readonly leak: number;
   readonly init: "glorot" | "pytorch" | "identity";
   private readonly activationCode: number;
-  private xRef: Tensor | null = null;
 
   constructor(options: ElmanOptions) {
     super("Elman", options);
@@ -98,11 +97,10 @@ export class Elman extends RecurrentLayer {
     this.begin(x, initialState);
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
-    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
+    const hs = this.history("h"); // hs[0] = h0
     const acts = this.activations(hs); // preactivations, then y = act(a)
     const whhT = this.ws.get("whhT", [H, H]);
     const bias = this.ws.get("bias", [H]);
-    this.xRef = x;
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), H);
@@ -121,27 +119,18 @@ export class Elman extends RecurrentLayer {
     return this.outputOf(hs);
   }
 
-  get finalState(): Tensor[] {
-    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps)];
-  }
 
-  get initialStateGrad(): Tensor[] {
-    return [this.ws.get("dh", [this.batch, this.units])];
-  }
 
   backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    this.checkBackward(dy, dFinalState);
-    const x = this.xRef;
-    if (!x || x.disposed) throw new UnfoldError(`elman layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const x = this.checkBackward(dy, dFinalState);
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H;
-    const hs = this.ws.get("hs", [T + 1, B, H]);
+    const hs = this.history("h");
     const acts = this.activations(hs);
     const da = this.ws.get("da", [T, B, H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
-    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
+    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
     const leak = this.leakPtr();
     const whh = this.p("weight_hh");
 

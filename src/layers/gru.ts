@@ -31,7 +31,6 @@ export class GRU extends RecurrentLayer {
   readonly stateNames = ["h"] as const;
   readonly resetAfter: boolean;
   readonly init: "glorot" | "pytorch";
-  private xRef: Tensor | null = null;
 
   constructor(options: GRUOptions) {
     super("GRU", options);
@@ -59,9 +58,8 @@ export class GRU extends RecurrentLayer {
     const n = B * H, G = 3 * H;
     const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
     const gates = this.ws.get("gates", [T, B, G]); // projections, then activations r, z, n
-    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
+    const hs = this.history("h"); // hs[0] = h0
     const whhT = this.ws.get("whhT", [H, G]);
-    this.xRef = x;
 
     // W_hhᵀ laid out once per sequence, so each step's hidden product is a plain nn GEMM.
     k.f32_transpose(whhT.ptr, this.p("weight_hh"), G, H);
@@ -98,28 +96,19 @@ export class GRU extends RecurrentLayer {
     return this.outputOf(hs);
   }
 
-  get finalState(): Tensor[] {
-    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps)];
-  }
 
-  get initialStateGrad(): Tensor[] {
-    return [this.ws.get("dh", [this.batch, this.units])];
-  }
 
   backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    this.checkBackward(dy, dFinalState);
-    const x = this.xRef;
-    if (!x || x.disposed) throw new UnfoldError(`gru layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const x = this.checkBackward(dy, dFinalState);
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H, G = 3 * H;
     const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
     const gates = this.ws.get("gates", [T, B, G]);
-    const hs = this.ws.get("hs", [T + 1, B, H]);
+    const hs = this.history("h");
     const dgates = this.ws.get("dgates", [T, B, G]); // dL/d input projection (and, reset before, hidden projection)
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
-    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
+    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
     const whh = this.p("weight_hh");
     const gWhh = this.g("weight_hh");
 

@@ -40,7 +40,6 @@ export class Jordan extends RecurrentLayer {
   readonly outputActivation: JordanOutputActivation;
   readonly init: "glorot" | "pytorch";
   private readonly activationCode: number;
-  private xRef: Tensor | null = null;
 
   constructor(options: JordanOptions) {
     super("Jordan", options);
@@ -73,10 +72,9 @@ export class Jordan extends RecurrentLayer {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const hs = this.ws.get("hs", [T, B, H]); // preactivations, then h_t = act(a_t)
-    const ys = this.ws.get("ys", [T + 1, B, O]); // ys[0] = y_{−1}
+    const ys = this.history("y"); // ys[0] = y_{−1}
     const whyT = this.ws.get("whyT", [O, H]);
     const whoT = this.ws.get("whoT", [H, O]);
-    this.xRef = x;
 
     // All steps' input projections in one GEMM, b_ih folded in.
     k.f32_gemm_nt(hs.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, H, I, I, I, H, 0);
@@ -102,29 +100,20 @@ export class Jordan extends RecurrentLayer {
     return this.outputOf(ys);
   }
 
-  get finalState(): Tensor[] {
-    return [this.stepView(this.ws.get("ys", [this.steps + 1, this.batch, this.units]), this.steps)];
-  }
 
-  get initialStateGrad(): Tensor[] {
-    return [this.ws.get("dyPrev", [this.batch, this.units])];
-  }
 
   backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    this.checkBackward(dy, dFinalState);
-    const x = this.xRef;
-    if (!x || x.disposed) throw new UnfoldError(`jordan layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const x = this.checkBackward(dy, dFinalState);
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const nh = B * H, ny = B * O;
     const hs = this.ws.get("hs", [T, B, H]);
-    const ys = this.ws.get("ys", [T + 1, B, O]);
+    const ys = this.history("y");
     const da = this.ws.get("da", [T, B, H]); // dL/d hidden preactivations
     const dz = this.ws.get("dz", [T, B, O]); // dL/d output preactivations
     const dh = this.ws.get("dhidden", [B, H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dyRun = this.ws.zeros("dyPrev", [B, O]); // running dL/dy_t; ends as dL/dy_{−1}
-    if (dFinalState?.[0]) k.f32_copy(dyRun.ptr, dFinalState[0].ptr, ny);
+    const dyRun = this.startStateGrad(0, dFinalState); // running dL/dy_t; ends as dL/dy_{−1}
     const why = this.p("weight_hy");
     const who = this.p("weight_ho");
 

@@ -31,6 +31,7 @@ export abstract class Layer {
   protected readonly ws = new Workspace();
   private specs: ParamSpec[] = [];
   private builtInput = -1;
+  private lastInput: Tensor | null = null;
 
   /** The kind, used for parameter names and messages (`lstm`, `dense`, …). */
   abstract readonly kind: string;
@@ -77,6 +78,19 @@ export abstract class Layer {
   protected get params(): ParamStore {
     if (!this.store) throw new UnfoldError(`${this.kind} layer is not part of a model yet: add it to a model before running it`);
     return this.store;
+  }
+
+  /** Keeps the forward input for backward (the caller keeps it alive until then). */
+  protected remember(x: Tensor): void {
+    this.lastInput = x;
+  }
+
+  /** The input of the last forward, for backward; throws if there was none or it was disposed. */
+  protected recalled(): Tensor {
+    const x = this.lastInput;
+    if (!x) throw new UnfoldError(`${this.kind} layer "${this.prefix}": backward called before forward`);
+    if (x.disposed) throw new UnfoldError(`${this.kind} layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    return x;
   }
 
   abstract forward(x: Tensor, ctx: RunContext): Tensor;

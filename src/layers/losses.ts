@@ -26,6 +26,11 @@ export class Loss {
   readonly ignoreIndex: number;
   private readonly ws = new Workspace();
   private gradTensor: Tensor | null = null;
+  /** Of the last `compute`: the loss summed over every counted row, and how many rows counted. */
+  lastSum = 0;
+  lastCount = 0;
+  /** What the last sum was divided by (the batch size, or the counted rows for "mean"). */
+  lastDivisor = 1;
 
   constructor(name: LossName, options: LossOptions = {}) {
     if (!NAMES.includes(name)) throw new UnfoldError(`unknown loss "${String(name)}" (known: ${NAMES.join(", ")})`);
@@ -81,6 +86,7 @@ export class Loss {
     const rows = pred.size / C;
     const batch = pred.shape.length >= 2 ? pred.shape[pred.shape.length - 2] : 1;
     const counted = this.countedRows(target, rows);
+    this.lastCount = counted;
     const divisor = this.reduction === "mean" ? Math.max(counted, 1) : batch;
     const scale = 1 / divisor;
     const grad = this.ws.get("grad", pred.shape);
@@ -89,11 +95,13 @@ export class Loss {
     else if (this.name === "mse") sum = k.f32_mse(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
     else sum = k.f32_sigmoid_bce(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
     this.gradTensor = grad;
+    this.lastSum = sum;
+    this.lastDivisor = divisor;
     return sum / divisor;
   }
 
   private countedRows(target: Tensor, rows: number): number {
-    if (this.name !== "softmaxCrossEntropy" || this.reduction !== "mean") return rows;
+    if (this.name !== "softmaxCrossEntropy") return rows;
     const t = target.toTypedArray();
     let n = 0;
     for (let i = 0; i < t.length; i++) if (t[i] !== this.ignoreIndex) n++;

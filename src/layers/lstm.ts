@@ -61,12 +61,11 @@ export class LSTM extends RecurrentLayer {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const gates = this.ws.get("gates", [T, B, 4 * H]); // preactivations, then activations i, f, g, o
-    const hs = this.ws.get("hs", [T + 1, B, H]); // hs[0] = h0
-    const cs = this.ws.get("cs", [T + 1, B, H]);
+    const hs = this.history("h"); // hs[0] = h0
+    const cs = this.history("c");
     const tanhc = this.ws.get("tanhc", [T, B, H]);
     const whhT = this.ws.get("whhT", [H, 4 * H]);
     const bias = this.ws.get("bias", [4 * H]);
-    this.xRef = x;
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), 4 * H);
@@ -85,33 +84,22 @@ export class LSTM extends RecurrentLayer {
     return this.outputOf(hs);
   }
 
-  private xRef: Tensor | null = null;
 
-  get finalState(): Tensor[] {
-    return [this.stepView(this.ws.get("hs", [this.steps + 1, this.batch, this.units]), this.steps), this.stepView(this.ws.get("cs", [this.steps + 1, this.batch, this.units]), this.steps)];
-  }
 
-  get initialStateGrad(): Tensor[] {
-    return [this.ws.get("dh", [this.batch, this.units]), this.ws.get("dc", [this.batch, this.units])];
-  }
 
   backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    this.checkBackward(dy, dFinalState);
-    const x = this.xRef;
-    if (!x || x.disposed) throw new UnfoldError(`lstm layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    const x = this.checkBackward(dy, dFinalState);
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H;
     const gates = this.ws.get("gates", [T, B, 4 * H]);
-    const hs = this.ws.get("hs", [T + 1, B, H]);
-    const cs = this.ws.get("cs", [T + 1, B, H]);
+    const hs = this.history("h");
+    const cs = this.history("c");
     const tanhc = this.ws.get("tanhc", [T, B, H]);
     const dgates = this.ws.get("dgates", [T, B, 4 * H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.ws.zeros("dh", [B, H]); // running dL/dh_t; ends as dL/dh_0
-    const dc = this.ws.zeros("dc", [B, H]); // running dL/dc_t; ends as dL/dc_0
-    if (dFinalState?.[0]) k.f32_copy(dh.ptr, dFinalState[0].ptr, n);
-    if (dFinalState?.[1]) k.f32_copy(dc.ptr, dFinalState[1].ptr, n);
+    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
+    const dc = this.startStateGrad(1, dFinalState); // running dL/dc_t; ends as dL/dc_0
     const peep = this.peephole ? this.p("peephole") : 0;
     const dpeep = this.peephole ? this.g("peephole") : 0;
     const whh = this.p("weight_hh");

@@ -45,10 +45,34 @@ export abstract class RecurrentLayer extends Layer {
   abstract override forward(x: Tensor, ctx: RunContext, initialState?: readonly Tensor[]): Tensor;
   abstract override backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor;
 
-  /** The final state of the last forward, one [B, H] tensor per state name. */
-  abstract get finalState(): Tensor[];
+  /** The final state of the last forward, one [B, H] view per state name. */
+  get finalState(): Tensor[] {
+    return this.stateNames.map((name) => this.stepView(this.history(name), this.steps));
+  }
+
   /** Gradient of the loss with respect to the initial state, after backward. */
-  abstract get initialStateGrad(): Tensor[];
+  get initialStateGrad(): Tensor[] {
+    return this.stateNames.map((name) => this.stateGrad(name));
+  }
+
+  /** The [T+1, B, H] history of state `name` (row 0: the initial state), kept in the workspace. */
+  protected history(name: string): Tensor {
+    return this.ws.get(`${name}s`, [this.steps + 1, this.batch, this.units]);
+  }
+
+  /** The running [B, H] gradient of state `name` during backward; ends as dL/d(initial state). */
+  protected stateGrad(name: string): Tensor {
+    return this.ws.get(`d${name}`, [this.batch, this.units]);
+  }
+
+  /** Starts the running gradient of state `i` at dFinalState[i], or zero. */
+  protected startStateGrad(i: number, dFinal: readonly (Tensor | null)[] | undefined): Tensor {
+    const d = this.stateGrad(this.stateNames[i]);
+    const given = dFinal?.[i];
+    if (given) engine().k.f32_copy(d.ptr, given.ptr, d.size);
+    else d.fill(0);
+    return d;
+  }
 
   /** Validates x and the initial state and records (T, B). */
   protected begin(x: Tensor, initialState: readonly Tensor[] | undefined): void {
@@ -67,11 +91,12 @@ export abstract class RecurrentLayer extends Layer {
     }
     this.steps = T;
     this.batch = B;
+    this.remember(x);
   }
 
-  /** Checks the gradients handed to backward against the last forward. */
-  protected checkBackward(dy: Tensor | null, dFinal: readonly (Tensor | null)[] | undefined): void {
-    if (this.steps === 0) throw new UnfoldError(`${this.kind} layer "${this.prefix}": backward called before forward`);
+  /** Checks the gradients handed to backward against the last forward; returns that forward's input. */
+  protected checkBackward(dy: Tensor | null, dFinal: readonly (Tensor | null)[] | undefined): Tensor {
+    const x = this.recalled();
     const T = this.steps, B = this.batch, H = this.units;
     if (dy) {
       const want = this.returnSequences ? [T, B, H] : [B, H];
@@ -84,6 +109,7 @@ export abstract class RecurrentLayer extends Layer {
         throw new UnfoldError(`${this.kind} layer "${this.prefix}" expected final-state gradient ${this.stateNames[i]} [${B}, ${H}], got ${formatShape(s.shape)}`);
       }
     });
+    return x;
   }
 
   /** Copies the initial state (or zeros) into row 0 of a [T+1, B, H] state history. */

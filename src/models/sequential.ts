@@ -25,6 +25,7 @@ export class Sequential {
   readonly inputSize: number;
   readonly outputSize: number;
   private disposed = false;
+  private output: Tensor | null = null;
 
   constructor(layers: Layer[], options: SequentialOptions = {}) {
     for (const key of Object.keys(options)) {
@@ -79,7 +80,13 @@ export class Sequential {
     const ctx = this.context(options.training ?? false);
     let h = x;
     for (const layer of this.layers) h = layer.forward(h, ctx);
+    this.output = h;
     return h;
+  }
+
+  /** The output of the last forward (owned by the model), or null before the first. */
+  get lastOutput(): Tensor | null {
+    return this.output;
   }
 
   /** Back through every layer from the gradient of the last forward's output; adds into the parameter gradients. */
