@@ -17,3 +17,8 @@ export {
   type OptimizerState, type LearningRate, type SGDOptions, type AdamOptions, type AdamWOptions, type RMSpropOptions, type AdagradOptions,
 } from "./train/optimizers.js";
 export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";
+export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type EarlyStoppingOptions } from "./train/fit.js";
+export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
+export { SequenceDataset, type ArrayInput, type ShapedArray } from "./data/dataset.js";
+export { addingProblem } from "./data/tasks.js";
+export { readSafetensors, writeSafetensors, type SafeTensor, type SafeDType } from "./io/safetensors.js";
