@@ -4,6 +4,10 @@
 import typescript from "@rollup/plugin-typescript";
 import { nodeResolve } from "@rollup/plugin-node-resolve";
 import { dts } from "rollup-plugin-dts";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const LIBRARY = fileURLToPath(new URL("src/index.js", import.meta.url));
 
 export default [
   {
@@ -26,5 +30,16 @@ export default [
     input: "src/index.ts",
     output: { file: "dist/index.d.ts", format: "es" },
     plugins: [dts({ tsconfig: "./tsconfig.json" })],
+  },
+  {
+    // The `unfold` command (package.json "bin"), for Node. It imports the library as users do,
+    // from dist/index.js (so the wasm ships once), and its two dependencies stay external.
+    input: "src/cli/main.ts",
+    output: { file: "dist/cli.js", format: "es", banner: "#!/usr/bin/env node", paths: { [LIBRARY]: "./index.js" } },
+    external: (id, importer) => id === "commander" || id === "cli-progress" || id.startsWith("node:") || (importer !== undefined && resolve(dirname(importer), id) === LIBRARY),
+    plugins: [
+      nodeResolve(),
+      typescript({ tsconfig: "./tsconfig.json", include: ["src/**/*.ts"], declaration: false }),
+    ],
   },
 ];

@@ -20,5 +20,5 @@ export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from 
 export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type EarlyStoppingOptions } from "./train/fit.js";
 export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
 export { SequenceDataset, type ArrayInput, type ShapedArray } from "./data/dataset.js";
-export { addingProblem } from "./data/tasks.js";
+export { addingProblem, signProblem } from "./data/tasks.js";
 export { readSafetensors, writeSafetensors, type SafeTensor, type SafeDType } from "./io/safetensors.js";
