@@ -16,30 +16,43 @@
 // sum in C and reloads it, which keeps the order. (The one exception wasm allows: the
 // payload bits of a NaN result.)
 //
-// Design (GotoBLAS-style):
-//   - a 4x8 register tile (8 f32x4 accumulators, 2 B vectors, 1 splat: fits V8's 16
-//     vector registers without spills; 4x16 or 6x8 spill and run at half speed);
-//   - K blocked by KC, N by NC, M by MC; the B block is packed into 8-column slivers
-//     [KC][8] and the A block into 4-row slivers [KC][4], both contiguous, so the inner
-//     loop reads two streams with immediate offsets, whatever the layout. The three
-//     layouts differ only in their packing routines (nt and nn transpose 4x4 blocks in
-//     registers while packing);
-//   - ragged edges (M % 4, N % 8) run the same tile on a zero-padded copy;
-//   - M = 1 (one sequence at inference) has matrix-vector paths that stream B once.
+// Design (GotoBLAS-style, sized for V8's 16 vector registers):
+//   - a 2x16 register tile: 8 f32x4 accumulators, 4 B vectors, 1 splat of A. It runs at
+//     ~52 GFLOP/s in isolation on the reference machine (Zen 5, Node 20); 4x8 is a little
+//     slower, and 4x16 or 6x8 spill to the stack and halve the speed. V8 hoists all the
+//     loads of a loop body above its arithmetic, so the K loop is not unrolled (unrolled,
+//     it spills);
+//   - op(B) is packed one sliver at a time, [kc][16] = 16 KiB at KC = 256: a whole cache
+//     line per row of B, read once, then reused from L1 by every row pair of the M block.
+//     Reading 16-wide strips straight from B would thrash L1 when ldb is a multiple of
+//     1024 floats (every row of the strip maps to the same cache set). For nn and tn the
+//     first tile of each sliver does the packing itself while it computes, which hides
+//     the latency of the strided reads behind its arithmetic (worth ~10% at M = 32);
+//   - nn and nt read A in place (two rows, contiguous over K); tn packs its A block into
+//     [kc][2] slivers, since its rows of op(A) are strided by lda;
+//   - ragged edges (M odd, N % 16) run the same tile on a zero-padded copy of C;
+//   - M = 1 (one sequence at inference) has matrix-vector paths that stream B once along
+//     its rows, without packing: nn and tn four rows of B per pass over C, nt eight rows
+//     of B at a time, transposed 4x4 in registers.
 
 // ---------------------------------------------------------------------------------------
-// Blocking and static scratch (no allocation, no state kept between calls). The scratch is
-// small on purpose: static data lives in the module's first pages, below the allocator.
+// Blocking and static scratch (no allocation, no state kept between calls). The scratch,
+// ~33 KiB, lives in the module's static data below __heap_base, which asconfig.json's
+// initialMemory (1 page = 64 KiB) must hold together with every other module's data.
 
-const MR = 4; // rows of the register tile
-const NR = 8; // columns of the register tile (two f32x4)
-const KC = 256; // K block: a packed B sliver is KC*8*4 = 8 KiB and stays in L1
-const MC = 128; // M block: the rows of A swept per packed B sliver (stay in L2)
+const MR = 2; // rows of the register tile
+const NR = 16; // columns of the register tile (four f32x4, one cache line)
+const KC = 256; // K block: a packed B sliver is KC*16*4 = 16 KiB and stays in L1
+const MC = 128; // M block for nn and nt: rows of A swept per packed B sliver (from L2)
+// tn packs its A block, MC_TN x KC_TN floats = 16 KiB. 64 x 64 beats 16 x 256 and 32 x 128
+// (by 20% on the weight-gradient shape): each packed B sliver then serves 32 row pairs.
+const KC_TN = 64;
+const MC_TN = 64;
 
-const PACK_B: usize = memory.data(KC * NR * 4, 64); // one B sliver [kc][8]
-const EDGE_A: usize = memory.data(KC * MR * 4, 64); // ragged rows of op(A) for tn, [kc][4]
-const EDGE_C: usize = memory.data(MR * NR * 4, 64); // a padded 4x8 tile of C
-const EDGE_BIAS: usize = memory.data(NR * 4, 64); // a padded 8-vector of bias
+const PACK_B: usize = memory.data(KC * NR * 4, 64); // one B sliver [kc][16]
+const PACK_A: usize = memory.data(KC_TN * MC_TN * 4, 64); // tn: the A block, [mc/2][kc][2]
+const EDGE_C: usize = memory.data(MR * NR * 4, 64); // a padded 2x16 tile of C
+const EDGE_BIAS: usize = memory.data(NR * 4, 64); // a padded 16-vector of bias
 
 // ---------------------------------------------------------------------------------------
 // Exports
@@ -181,25 +194,30 @@ function initRow(c: usize, bias: usize, n: i32, accumulate: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------
-// The blocked path. For each block of MC rows and KC values of K, and each 8 columns of
-// op(B): pack that B sliver [kc][8] (8 KiB, stays in L1), then run the 4x8 tile down the
-// rows of the block. A is read in place: nn and nt read 4 rows of A (contiguous over K),
-// tn reads 4 adjacent values of each row p of A (one pointer, immediate offsets).
+// The blocked path. For each block of rows and of K, and each 16 columns of op(B): pack
+// that B sliver (stays in L1), then run the 2x16 tile down the rows of the block.
 
 function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32, accumulate: i32, transA: bool, transB: bool): void {
   const ldaB = <usize>lda << 2;
   const ldcB = <usize>ldc << 2;
-  for (let ic = 0; ic < m; ic += MC) {
-    const iEnd = min(m, ic + MC);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+  const kcMax = transA ? KC_TN : KC;
+  const mcMax = transA ? MC_TN : MC;
+  for (let ic = 0; ic < m; ic += mcMax) {
+    const iEnd = min(m, ic + mcMax);
+    for (let pc = 0; pc < k; pc += kcMax) {
+      const kc = min(kcMax, k - pc);
       // The first K block starts from C or zero and adds the bias; later ones resume from C.
       const loadC = pc > 0 || accumulate != 0;
       const biasBlock: usize = pc == 0 ? bias : 0;
+      if (transA) packAT(PACK_A, a + ((<usize>pc * lda + ic) << 2), ldaB, iEnd - ic, kc);
       for (let jr = 0; jr < n; jr += NR) {
         const nr = min(NR, n - jr);
+        // nn, tn: the first tile of the sliver reads B in place and packs it as it goes, so
+        // the strided loads overlap the arithmetic; the other tiles read the packed copy.
+        const bSrc = b + ((<usize>pc * ldb + jr) << 2);
+        const packInTile = !transB && nr == NR && iEnd - ic >= MR;
         if (transB) packBT(PACK_B, b + ((<usize>jr * ldb + pc) << 2), ldb, kc, nr);
-        else packB(PACK_B, b + ((<usize>pc * ldb + jr) << 2), ldb, kc, nr);
+        else if (!packInTile) packB(PACK_B, bSrc, ldb, kc, nr);
         const biasTile: usize = biasBlock ? biasBlock + (<usize>jr << 2) : 0;
         for (let ir = ic; ir < iEnd; ir += MR) {
           const mr = min(MR, iEnd - ir);
@@ -208,24 +226,20 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
           const cTile = edge ? EDGE_C : ct;
           const ldcTile: usize = edge ? <usize>(NR * 4) : ldcB;
           const biasUse = edge ? edgeIn(ct, ldcB, loadC, biasTile, mr, nr) : biasTile;
+          let a0: usize, a1: usize, aStep: usize;
           if (transA) {
-            let ap = a + <usize>pc * ldaB + (<usize>ir << 2);
-            let apStride = ldaB;
-            if (mr < MR) {
-              // Reading 4 values from a shorter row could run past the end of A: copy.
-              packAEdgeT(EDGE_A, ap, ldaB, mr, kc);
-              ap = EDGE_A;
-              apStride = MR * 4;
-            }
-            tileCols(cTile, ldcTile, ap, apStride, PACK_B, kc, loadC, biasUse);
+            // sliver (ir - ic) / 2 of the packed block; a ragged row there is zeros
+            a0 = PACK_A + <usize>(ir - ic) * kc * 4;
+            a1 = a0 + 4;
+            aStep = MR * 4;
           } else {
-            // Ragged rows repeat row 0 of the tile: valid memory, results not stored.
-            const a0 = a + <usize>ir * ldaB + (<usize>pc << 2);
-            const a1 = mr > 1 ? a0 + ldaB : a0;
-            const a2 = mr > 2 ? a1 + ldaB : a0;
-            const a3 = mr > 3 ? a2 + ldaB : a0;
-            tileRows(cTile, ldcTile, a0, a1, a2, a3, PACK_B, kc, loadC, biasUse);
+            // A ragged row repeats row 0 of the tile: valid memory, result not stored.
+            a0 = a + <usize>ir * ldaB + (<usize>pc << 2);
+            a1 = mr > 1 ? a0 + ldaB : a0;
+            aStep = 4;
           }
+          if (packInTile && ir == ic) tile2x16Pack(cTile, ldcTile, a0, a1, aStep, bSrc, <usize>ldb << 2, PACK_B, kc, loadC, biasUse);
+          else tile2x16(cTile, ldcTile, a0, a1, aStep, PACK_B, kc, loadC, biasUse);
           if (edge) edgeOut(ct, ldcB, mr, nr);
         }
       }
@@ -233,183 +247,132 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
   }
 }
 
-// C[4,8] at c (row stride ldcB bytes) = (loadC ? C : 0) (+ bias[8]) + A[4,kc] · Bp[kc][8],
-// row r of A at a_r, contiguous over K.
-function tileRows(c: usize, ldcB: usize, a0: usize, a1: usize, a2: usize, a3: usize, bp: usize, kc: i32, loadC: bool, bias: usize): void {
-  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
+// C[2,16] at c (row stride ldcB bytes) = (loadC ? C : 0) (+ bias[16]) + A[2,kc] · Bp[kc][16],
+// A[r,p] at a_r + p*aStep.
+function tile2x16(c: usize, ldcB: usize, a0: usize, a1: usize, aStep: usize, bp: usize, kc: i32, loadC: bool, bias: usize): void {
+  let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
   if (loadC) {
     c00 = v128.load(c);
     c01 = v128.load(c, 16);
+    c02 = v128.load(c, 32);
+    c03 = v128.load(c, 48);
     c10 = v128.load(c + ldcB);
     c11 = v128.load(c + ldcB, 16);
-    c20 = v128.load(c + ldcB * 2);
-    c21 = v128.load(c + ldcB * 2, 16);
-    c30 = v128.load(c + ldcB * 3);
-    c31 = v128.load(c + ldcB * 3, 16);
+    c12 = v128.load(c + ldcB, 32);
+    c13 = v128.load(c + ldcB, 48);
   } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = f32x4.splat(0);
+    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = f32x4.splat(0);
   }
   if (bias) {
     const b0 = v128.load(bias);
     const b1 = v128.load(bias, 16);
+    const b2 = v128.load(bias, 32);
+    const b3 = v128.load(bias, 48);
     c00 = f32x4.add(c00, b0);
     c01 = f32x4.add(c01, b1);
+    c02 = f32x4.add(c02, b2);
+    c03 = f32x4.add(c03, b3);
     c10 = f32x4.add(c10, b0);
     c11 = f32x4.add(c11, b1);
-    c20 = f32x4.add(c20, b0);
-    c21 = f32x4.add(c21, b1);
-    c30 = f32x4.add(c30, b0);
-    c31 = f32x4.add(c31, b1);
+    c12 = f32x4.add(c12, b2);
+    c13 = f32x4.add(c13, b3);
   }
-  // Unrolled by 4 so one address per row of A serves four steps (immediate offsets).
-  const end4 = bp + (<usize>(kc & ~3) << 5);
-  const end = bp + (<usize>kc << 5);
-  let o: usize = 0;
-  while (bp < end4) {
-    let s = v128.load32_splat(a0 + o);
-    let b0 = v128.load(bp);
-    let b1 = v128.load(bp, 16);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1 + o);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2 + o);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3 + o);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    b0 = v128.load(bp, 32);
-    b1 = v128.load(bp, 48);
-    s = v128.load32_splat(a0 + o, 4);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1 + o, 4);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2 + o, 4);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3 + o, 4);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    b0 = v128.load(bp, 64);
-    b1 = v128.load(bp, 80);
-    s = v128.load32_splat(a0 + o, 8);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1 + o, 8);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2 + o, 8);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3 + o, 8);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    b0 = v128.load(bp, 96);
-    b1 = v128.load(bp, 112);
-    s = v128.load32_splat(a0 + o, 12);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1 + o, 12);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2 + o, 12);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3 + o, 12);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    o += 16;
-    bp += 128;
-  }
+  const end = bp + (<usize>kc << 6);
   while (bp < end) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    let s = v128.load32_splat(a0 + o);
+    const b2 = v128.load(bp, 32);
+    const b3 = v128.load(bp, 48);
+    let s = v128.load32_splat(a0);
     c00 = f32x4.add(c00, f32x4.mul(s, b0));
     c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1 + o);
+    c02 = f32x4.add(c02, f32x4.mul(s, b2));
+    c03 = f32x4.add(c03, f32x4.mul(s, b3));
+    s = v128.load32_splat(a1);
     c10 = f32x4.add(c10, f32x4.mul(s, b0));
     c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2 + o);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3 + o);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    o += 4;
-    bp += 32;
+    c12 = f32x4.add(c12, f32x4.mul(s, b2));
+    c13 = f32x4.add(c13, f32x4.mul(s, b3));
+    a0 += aStep;
+    a1 += aStep;
+    bp += 64;
   }
   v128.store(c, c00);
   v128.store(c, c01, 16);
+  v128.store(c, c02, 32);
+  v128.store(c, c03, 48);
   v128.store(c + ldcB, c10);
   v128.store(c + ldcB, c11, 16);
-  v128.store(c + ldcB * 2, c20);
-  v128.store(c + ldcB * 2, c21, 16);
-  v128.store(c + ldcB * 3, c30);
-  v128.store(c + ldcB * 3, c31, 16);
+  v128.store(c + ldcB, c12, 32);
+  v128.store(c + ldcB, c13, 48);
 }
 
-// As tileRows, but A[r,p] at ap + p*apStride + 4r (tn: 4 adjacent values of row p of A).
-function tileCols(c: usize, ldcB: usize, ap: usize, apStride: usize, bp: usize, kc: i32, loadC: bool, bias: usize): void {
-  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128;
+// tile2x16 reading B in place (row p at b + p*ldbB) and storing each row into the packed
+// sliver at pk as it goes: the packing of a sliver, hidden in the first tile that needs it.
+function tile2x16Pack(c: usize, ldcB: usize, a0: usize, a1: usize, aStep: usize, b: usize, ldbB: usize, pk: usize, kc: i32, loadC: bool, bias: usize): void {
+  let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
   if (loadC) {
     c00 = v128.load(c);
     c01 = v128.load(c, 16);
+    c02 = v128.load(c, 32);
+    c03 = v128.load(c, 48);
     c10 = v128.load(c + ldcB);
     c11 = v128.load(c + ldcB, 16);
-    c20 = v128.load(c + ldcB * 2);
-    c21 = v128.load(c + ldcB * 2, 16);
-    c30 = v128.load(c + ldcB * 3);
-    c31 = v128.load(c + ldcB * 3, 16);
+    c12 = v128.load(c + ldcB, 32);
+    c13 = v128.load(c + ldcB, 48);
   } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = f32x4.splat(0);
+    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = f32x4.splat(0);
   }
   if (bias) {
     const b0 = v128.load(bias);
     const b1 = v128.load(bias, 16);
+    const b2 = v128.load(bias, 32);
+    const b3 = v128.load(bias, 48);
     c00 = f32x4.add(c00, b0);
     c01 = f32x4.add(c01, b1);
+    c02 = f32x4.add(c02, b2);
+    c03 = f32x4.add(c03, b3);
     c10 = f32x4.add(c10, b0);
     c11 = f32x4.add(c11, b1);
-    c20 = f32x4.add(c20, b0);
-    c21 = f32x4.add(c21, b1);
-    c30 = f32x4.add(c30, b0);
-    c31 = f32x4.add(c31, b1);
+    c12 = f32x4.add(c12, b2);
+    c13 = f32x4.add(c13, b3);
   }
-  const end = bp + (<usize>kc << 5);
-  while (bp < end) {
-    const b0 = v128.load(bp);
-    const b1 = v128.load(bp, 16);
-    let s = v128.load32_splat(ap);
+  const end = pk + (<usize>kc << 6);
+  while (pk < end) {
+    const b0 = v128.load(b);
+    const b1 = v128.load(b, 16);
+    const b2 = v128.load(b, 32);
+    const b3 = v128.load(b, 48);
+    v128.store(pk, b0);
+    v128.store(pk, b1, 16);
+    v128.store(pk, b2, 32);
+    v128.store(pk, b3, 48);
+    let s = v128.load32_splat(a0);
     c00 = f32x4.add(c00, f32x4.mul(s, b0));
     c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(ap, 4);
+    c02 = f32x4.add(c02, f32x4.mul(s, b2));
+    c03 = f32x4.add(c03, f32x4.mul(s, b3));
+    s = v128.load32_splat(a1);
     c10 = f32x4.add(c10, f32x4.mul(s, b0));
     c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    ap += apStride;
-    bp += 32;
+    c12 = f32x4.add(c12, f32x4.mul(s, b2));
+    c13 = f32x4.add(c13, f32x4.mul(s, b3));
+    a0 += aStep;
+    a1 += aStep;
+    b += ldbB;
+    pk += 64;
   }
   v128.store(c, c00);
   v128.store(c, c01, 16);
+  v128.store(c, c02, 32);
+  v128.store(c, c03, 48);
   v128.store(c + ldcB, c10);
   v128.store(c + ldcB, c11, 16);
-  v128.store(c + ldcB * 2, c20);
-  v128.store(c + ldcB * 2, c21, 16);
-  v128.store(c + ldcB * 3, c30);
-  v128.store(c + ldcB * 3, c31, 16);
+  v128.store(c + ldcB, c12, 32);
+  v128.store(c + ldcB, c13, 48);
 }
 
-// A ragged tile (mr < 4 or nr < 8) runs on EDGE_C, a zero-padded copy of its window of C;
+// A ragged tile (mr < 2 or nr < 16) runs on EDGE_C, a zero-padded copy of its window of C;
 // the bias, if any, is padded likewise. Returns the bias pointer the tile should use.
 function edgeIn(c: usize, ldcB: usize, loadC: bool, bias: usize, mr: i32, nr: i32): usize {
   for (let r = 0; r < MR; r++) {
@@ -432,42 +395,43 @@ function edgeOut(c: usize, ldcB: usize, mr: i32, nr: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------
-// Packing op(B) into one sliver [kc][8] at dst (columns past nr are zero), and the ragged
-// rows of op(A) for tn.
+// Packing. One sliver of op(B), [kc][16] at dst, columns past nr zero; and for tn the
+// A block, rows of op(A) in pairs, [mc/2][kc][2], a ragged last row zero.
 
-// op(B) = B: rows p contiguous over N (nn, tn). Plain copies.
+// op(B) = B: rows p contiguous over N (nn, tn). Plain copies, one cache line per row.
 function packB(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
   const ldbB = <usize>ldb << 2;
   if (nr == NR) {
     for (let p = 0; p < kc; p++) {
       const s = src + <usize>p * ldbB;
-      const d = dst + (<usize>p << 5);
+      const d = dst + (<usize>p << 6);
       v128.store(d, v128.load(s));
       v128.store(d, v128.load(s, 16), 16);
+      v128.store(d, v128.load(s, 32), 32);
+      v128.store(d, v128.load(s, 48), 48);
     }
   } else {
     for (let p = 0; p < kc; p++) {
       const s = src + <usize>p * ldbB;
-      const d = dst + (<usize>p << 5);
+      const d = dst + (<usize>p << 6);
       for (let q = 0; q < NR; q++) store<f32>(d + (<usize>q << 2), q < nr ? load<f32>(s + (<usize>q << 2)) : 0);
     }
   }
 }
 
 // op(B) = Bᵀ: row j of B holds column j of op(B), contiguous over K (nt). Transposes
-// two 4x4 blocks per 4 values of K in registers.
+// 4x4 blocks in registers: rows 4h .. 4h+3 of B go to lanes 4h .. 4h+3 of the sliver.
 function packBT(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
   const ldbB = <usize>ldb << 2;
   if (nr < NR) {
     for (let p = 0; p < kc; p++) {
-      const d = dst + (<usize>p << 5);
+      const d = dst + (<usize>p << 6);
       for (let q = 0; q < NR; q++) store<f32>(d + (<usize>q << 2), q < nr ? load<f32>(src + <usize>q * ldbB + (<usize>p << 2)) : 0);
     }
     return;
   }
   const k4 = kc & ~3;
-  for (let h = 0; h < 2; h++) {
-    // rows 4h .. 4h+3 of B go to lanes 4h .. 4h+3 of each [8] row of the sliver
+  for (let h = 0; h < 4; h++) {
     const q0 = src + <usize>(h * 4) * ldbB;
     const q1 = q0 + ldbB;
     const q2 = q1 + ldbB;
@@ -483,15 +447,15 @@ function packBT(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
       const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
       const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
       const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-      const dp = dh + (<usize>p << 5);
+      const dp = dh + (<usize>p << 6);
       v128.store(dp, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
-      v128.store(dp, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
-      v128.store(dp, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
-      v128.store(dp, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+      v128.store(dp, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 64);
+      v128.store(dp, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 128);
+      v128.store(dp, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 192);
     }
     for (let p = k4; p < kc; p++) {
       const o = <usize>p << 2;
-      const dp = dh + (<usize>p << 5);
+      const dp = dh + (<usize>p << 6);
       store<f32>(dp, load<f32>(q0 + o));
       store<f32>(dp, load<f32>(q1 + o), 4);
       store<f32>(dp, load<f32>(q2 + o), 8);
@@ -500,12 +464,22 @@ function packBT(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
   }
 }
 
-// tn, mr < 4 rows of op(A) left: dst[p][r] = A[p, r] (r < mr), zero for r >= mr.
-function packAEdgeT(dst: usize, src: usize, ldaB: usize, mr: i32, kc: i32): void {
+// tn: op(A) = Aᵀ, row p of A holds column p of op(A), contiguous over M. Copies pairs of
+// adjacent values of each row p into the slivers: dst[s][p][r] = A[p, 2s + r].
+function packAT(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
+  const m2 = mc & ~1;
+  const sliver = <usize>kc << 3;
   for (let p = 0; p < kc; p++) {
     const s = src + <usize>p * ldaB;
-    const d = dst + (<usize>p << 4);
-    for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < mr ? load<f32>(s + (<usize>r << 2)) : 0);
+    let d = dst + (<usize>p << 3);
+    for (let i = 0; i < m2; i += 2) {
+      store<u64>(d, load<u64>(s + (<usize>i << 2)));
+      d += sliver;
+    }
+    if (m2 < mc) {
+      store<f32>(d, load<f32>(s + (<usize>m2 << 2)));
+      store<f32>(d, 0, 4);
+    }
   }
 }
 
@@ -514,11 +488,13 @@ function packAEdgeT(dst: usize, src: usize, ldaB: usize, mr: i32, kc: i32): void
 // as the product.
 
 // c[N] (+)= a · B[K,N], a[p] at a + p*aStrideB (4 for nn, 4*lda for tn). Four rows of B per
-// pass over c; each c element still adds its products in the order p = 0, 1, 2, ...
+// pass over c (B is streamed along its rows, which the prefetchers follow; a strip of
+// columns down all of K would stride by ldb and crawl when ldb is a multiple of 1024);
+// each c element still adds its products in the order p = 0, 1, 2, ...
 function gemvRows(c: usize, a: usize, aStrideB: usize, b: usize, ldb: i32, bias: usize, n: i32, k: i32, accumulate: i32): void {
   initRow(c, bias, n, accumulate);
   const ldbB = <usize>ldb << 2;
-  const n4 = n & ~3;
+  const n8 = n & ~7;
   let p = 0;
   for (; p + 4 <= k; p += 4) {
     const s0 = load<f32>(a + <usize>p * aStrideB);
@@ -533,16 +509,28 @@ function gemvRows(c: usize, a: usize, aStrideB: usize, b: usize, ldb: i32, bias:
     const b1 = b0 + ldbB;
     const b2 = b1 + ldbB;
     const b3 = b2 + ldbB;
-    for (let j = 0; j < n4; j += 4) {
+    // 8 columns per step: one address per row serves two vectors (immediate offsets)
+    for (let j = 0; j < n8; j += 8) {
       const o = <usize>j << 2;
-      let v = v128.load(c + o);
-      v = f32x4.add(v, f32x4.mul(a0, v128.load(b0 + o)));
-      v = f32x4.add(v, f32x4.mul(a1, v128.load(b1 + o)));
-      v = f32x4.add(v, f32x4.mul(a2, v128.load(b2 + o)));
-      v = f32x4.add(v, f32x4.mul(a3, v128.load(b3 + o)));
-      v128.store(c + o, v);
+      const cp = c + o;
+      const q0 = b0 + o;
+      const q1 = b1 + o;
+      const q2 = b2 + o;
+      const q3 = b3 + o;
+      let v = v128.load(cp);
+      let w = v128.load(cp, 16);
+      v = f32x4.add(v, f32x4.mul(a0, v128.load(q0)));
+      w = f32x4.add(w, f32x4.mul(a0, v128.load(q0, 16)));
+      v = f32x4.add(v, f32x4.mul(a1, v128.load(q1)));
+      w = f32x4.add(w, f32x4.mul(a1, v128.load(q1, 16)));
+      v = f32x4.add(v, f32x4.mul(a2, v128.load(q2)));
+      w = f32x4.add(w, f32x4.mul(a2, v128.load(q2, 16)));
+      v = f32x4.add(v, f32x4.mul(a3, v128.load(q3)));
+      w = f32x4.add(w, f32x4.mul(a3, v128.load(q3, 16)));
+      v128.store(cp, v);
+      v128.store(cp, w, 16);
     }
-    for (let j = n4; j < n; j++) {
+    for (let j = n8; j < n; j++) {
       const o = <usize>j << 2;
       let v = load<f32>(c + o);
       v += s0 * load<f32>(b0 + o);
@@ -556,6 +544,7 @@ function gemvRows(c: usize, a: usize, aStrideB: usize, b: usize, ldb: i32, bias:
     const s0 = load<f32>(a + <usize>p * aStrideB);
     const a0 = f32x4.splat(s0);
     const b0 = b + <usize>p * ldbB;
+    const n4 = n & ~3;
     for (let j = 0; j < n4; j += 4) {
       const o = <usize>j << 2;
       v128.store(c + o, f32x4.add(v128.load(c + o), f32x4.mul(a0, v128.load(b0 + o))));

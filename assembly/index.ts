@@ -7,3 +7,7 @@ export * from "./gru";
 export * from "./elman";
 export * from "./loss";
 export * from "./optim";
+export * from "./embedding";
+export * from "./pooling";
+export * from "./sequence";
+export * from "./dropout";

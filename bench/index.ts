@@ -4,6 +4,7 @@
 const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   gemm: () => import("./gemm.js"),
   rnn: () => import("./rnn.js"),
+  bidir: () => import("./bidir.js"),
 };
 
 async function main(): Promise<void> {
@@ -20,3 +21,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+export {};

@@ -9,8 +9,12 @@ export { GRU, type GRUOptions } from "./layers/gru.js";
 export { Elman, type ElmanOptions } from "./layers/elman.js";
 export { Jordan, type JordanOptions } from "./layers/jordan.js";
 export { Dense, type DenseOptions, type Activation } from "./layers/dense.js";
+export { Embedding, type EmbeddingOptions } from "./layers/embedding.js";
+export { SequencePooling, type SequencePoolingOptions, type PoolingMode } from "./layers/pooling.js";
 export { Loss, type LossName, type LossOptions } from "./layers/losses.js";
-export { Sequential, type SequentialOptions } from "./models/sequential.js";
+export {
+  Sequential, type SequentialOptions, type ContextOptions, type ContextMode, type ForwardOptions, type BatchOptions, type StepResult,
+} from "./models/sequential.js";
 export { checkGradients, type GradientCheckInput, type GradientCheckOptions, type GradientCheckResult } from "./train/gradcheck.js";
 export {
   Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad,
@@ -19,6 +23,7 @@ export {
 export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";
 export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type EarlyStoppingOptions } from "./train/fit.js";
 export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
-export { SequenceDataset, type ArrayInput, type ShapedArray } from "./data/dataset.js";
+export { SequenceDataset, type ArrayInput, type ShapedArray, type SequenceDatasetOptions, type BatchExtras } from "./data/dataset.js";
+export { padSequences, type PadOptions, type PaddedBatch } from "./data/padding.js";
 export { addingProblem, signProblem } from "./data/tasks.js";
 export { readSafetensors, writeSafetensors, type SafeTensor, type SafeDType } from "./io/safetensors.js";

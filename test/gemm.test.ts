@@ -10,6 +10,7 @@
 //     summation of K + 2 terms (unit roundoff 2^-24), with a factor 2 to spare.
 import { afterEach, describe, it } from "vitest";
 import { engine } from "../src/engine/index.js";
+import { wasmBase64, type WasmExports } from "../src/engine/wasm-bytes.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, rand } from "./helpers.js";
 
 type Variant = "nn" | "nt" | "tn";
@@ -133,8 +134,8 @@ function check(p: Problem): void {
   expectBitEqual(outsideOf(slow, p.m, p.n, p.ldc), outsideOf(p.C0, p.m, p.n, p.ldc), `${what}: scalar, C outside the window`);
 }
 
-// Sizes around the SIMD width (4), the tile (4x8) and its multiples.
-const SIZES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 33, 63, 65, 127, 129];
+// Sizes around the SIMD width (4), the 2x16 tile and its multiples, and the tn blocks (64).
+const SIZES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 32, 33, 63, 65, 127, 129];
 const pick = (i: number) => SIZES[((i % SIZES.length) + SIZES.length) % SIZES.length];
 
 /** Each size on each axis once, the other two axes walking the list at other strides. */
@@ -150,7 +151,8 @@ function sweep(): [number, number, number][] {
   return out;
 }
 
-// Past the blocking: K > 256 (K blocks), M > 128 (M blocks), N long.
+// Past the blocking: K > 256 (nn, nt) and K > 64 (tn) make K blocks, M > 128 (nn, nt) and
+// M > 64 (tn) make M blocks; N long.
 const BLOCKING: [number, number, number][] = [
   [5, 9, 257], [33, 65, 513], [6, 20, 300], [129, 8, 256], [130, 17, 70], [260, 11, 9],
   [1, 1030, 300], [1, 9, 700], [4, 8, 1], [200, 150, 300],
@@ -169,9 +171,9 @@ describe("f32_gemm: SIMD vs scalar twin vs float64", () => {
       });
     });
 
-    it(`${v}: blocking over K and M, long N`, () => {
+    it(`${v}: blocking over K and M, long N, bias x accumulate`, () => {
       BLOCKING.forEach(([m, n, kk], idx) => {
-        check(makeProblem(v, m, n, kk, idx % 3, idx % 2 === 0, idx % 3 === 1, 77 + idx));
+        for (let opt = 0; opt < 4; opt++) check(makeProblem(v, m, n, kk, (idx + opt) % 3, (opt & 1) === 1, (opt & 2) === 2, 77 + idx));
         freeAll();
       });
     });
@@ -238,6 +240,65 @@ describe("f32_gemm: determinism and layout", () => {
       }
     });
   }
+});
+
+describe("f32_gemm: reads nothing past its inputs", () => {
+  // A private instance whose memory ends exactly where A (or B, or the bias) ends: a read
+  // one float too far traps there. C, the rest and the reference go below.
+  const bytes = Uint8Array.from(atob(wasmBase64), (ch) => ch.charCodeAt(0));
+  const kx = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
+  kx.memory.grow(4);
+  const f32 = () => new Float32Array(kx.memory.buffer);
+  const gemm = (v: Variant, ref: boolean) =>
+    ref ? (v === "nn" ? kx.f32_gemm_nn_scalar : v === "nt" ? kx.f32_gemm_nt_scalar : kx.f32_gemm_tn_scalar)
+      : v === "nn" ? kx.f32_gemm_nn : v === "nt" ? kx.f32_gemm_nt : kx.f32_gemm_tn;
+
+  for (const v of variants) {
+    it(`${v}: A, B or bias at the very end of memory`, () => {
+      const shapes = [[3, 5, 7], [1, 9, 5], [1, 40, 7], [5, 1, 3], [2, 17, 9], [17, 33, 65], [7, 16, 260], [9, 20, 1]];
+      for (const [m, n, kk] of shapes) {
+        const s = storage(v, m, n, kk);
+        const A = rand(s.a[0] * s.a[1], m);
+        const B = rand(s.b[0] * s.b[1], n);
+        const bias = rand(n, 3);
+        const base = (kx.heap_base() + 63) & ~63;
+        const end = kx.memory.buffer.byteLength;
+        const cFast = base;
+        const cRef = cFast + m * n * 4;
+        const low = cRef + m * n * 4; // A, B and bias when not at the end
+        for (const last of ["a", "b", "bias"] as const) {
+          const sizes = { a: A.length * 4, b: B.length * 4, bias: n * 4 };
+          const at: Record<string, number> = {};
+          let next = low;
+          for (const name of ["a", "b", "bias"] as const) {
+            if (name === last) at[name] = end - sizes[name];
+            else (at[name] = next), (next += sizes[name]);
+          }
+          f32().set(A, at.a / 4);
+          f32().set(B, at.b / 4);
+          f32().set(bias, at.bias / 4);
+          const lda = s.a[1], ldb = s.b[1];
+          gemm(v, false)(cFast, at.a, at.b, at.bias, m, n, kk, lda, ldb, n, 0);
+          gemm(v, true)(cRef, at.a, at.b, at.bias, m, n, kk, lda, ldb, n, 0);
+          expectBitEqual(f32().slice(cFast / 4, cFast / 4 + m * n), f32().slice(cRef / 4, cRef / 4 + m * n), `${v} ${m}x${kk}x${n}, ${last} last`);
+        }
+      }
+    });
+  }
+
+  it("f32_transpose: input at the very end of memory", () => {
+    for (const [rows, cols] of [[1, 1], [3, 5], [4, 4], [33, 7], [5, 65]]) {
+      const a = rand(rows * cols, rows);
+      const at = kx.memory.buffer.byteLength - a.length * 4;
+      const out = (kx.heap_base() + 63) & ~63;
+      f32().set(a, at / 4);
+      kx.f32_transpose(out, at, rows, cols);
+      const got = f32().slice(out / 4, out / 4 + a.length);
+      const want = new Float32Array(a.length);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = a[r * cols + c];
+      expectBitEqual(got, want, `transpose ${rows}x${cols} at the end`);
+    }
+  });
 });
 
 describe("f32_transpose", () => {

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { expect } from "vitest";
 import { Tensor } from "../src/engine/index.js";
 import { Rng } from "../src/data/rng.js";
-import type { RecurrentLayer } from "../src/layers/recurrent.js";
+import { fromTorchStateDict, torchParamName, type RecurrentLayer } from "../src/layers/recurrent.js";
 import { Sequential } from "../src/models/sequential.js";
 import { checkGradients, type GradientCheckInput } from "../src/train/gradcheck.js";
 import { expectClose, rand } from "./helpers.js";
@@ -96,6 +96,15 @@ export interface GradCheckShape {
   seed?: number;
   /** Finite-difference step; use a smaller one for ReLU (kinks). */
   epsilon?: number;
+  /** Per-sample lengths (a variable-length batch). */
+  lengths?: number[];
+  /**
+   * Run in training mode with a generator re-seeded with this value at every forward, so
+   * dropout draws the same masks in every evaluation of the loss.
+   */
+  dropoutSeed?: number;
+  /** Skip the "every parameter has a non-zero gradient" check (e.g. parameters no sample reaches). */
+  allowZeroGrads?: boolean;
 }
 
 /**
@@ -108,12 +117,15 @@ export function gradCheckRecurrent(layer: RecurrentLayer, shape: GradCheckShape)
   const seed = shape.seed ?? 7;
   const model = new Sequential([layer], { inputSize: I, seed });
   const H = layer.units;
+  const sizes = layer.stateSizes;
   const x = Tensor.fromArray(rand(T * B * I, seed + 1), [T, B, I]);
-  const states = layer.stateNames.map((_, i) => Tensor.fromArray(rand(B * H, seed + 2 + i, -0.5, 0.5), [B, H]));
+  const states = sizes.map((w, i) => Tensor.fromArray(rand(B * w, seed + 2 + i, -0.5, 0.5), [B, w]));
   const outShape = layer.returnSequences ? [T, B, H] : [B, H];
   const wOut = Tensor.fromArray(rand(outShape.reduce((a, b) => a * b, 1), seed + 10), outShape);
-  const wState = layer.stateNames.map((_, i) => Tensor.fromArray(rand(B * H, seed + 20 + i), [B, H]));
-  const ctx = { training: true, rng: new Rng(0) };
+  const wState = sizes.map((w, i) => Tensor.fromArray(rand(B * w, seed + 20 + i), [B, w]));
+  const lengths = shape.lengths ? Int32Array.from(shape.lengths) : undefined;
+  const dropoutSeed = shape.dropoutSeed;
+  const context = () => (dropoutSeed === undefined ? { training: true, rng: new Rng(0) } : { training: true, rng: new Rng(dropoutSeed) });
   const dot = (a: Tensor, b: Tensor) => {
     const p = a.toFloat32Array(), q = b.toFloat32Array();
     let s = 0;
@@ -121,7 +133,7 @@ export function gradCheckRecurrent(layer: RecurrentLayer, shape: GradCheckShape)
     return s;
   };
   const loss = () => {
-    const out = layer.forward(x, ctx, states);
+    const out = layer.forward(x, context(), states, lengths);
     const fin = layer.finalState;
     return dot(out, wOut) + fin.reduce((s, f, i) => s + dot(f, wState[i]), 0);
   };
@@ -143,10 +155,57 @@ export function gradCheckRecurrent(layer: RecurrentLayer, shape: GradCheckShape)
   const bad = report.results.filter((r) => !r.ok).map((r) => `${r.name}: analytic ${r.analytic}, numeric ${r.numeric}`);
   expect(bad, "finite-difference mismatches").toEqual([]);
   // Every parameter got a non-trivial check (the gradient is not identically zero).
-  for (const e of model.params.entries) {
+  if (!shape.allowZeroGrads) for (const e of model.params.entries) {
     const g = model.params.readGrad(e.name);
     expect(g.some((v) => v !== 0), `gradient of ${e.name} is all zeros`).toBe(true);
   }
   for (const t of [x, wOut, ...states, ...wState]) t.dispose();
   model.dispose();
+}
+
+/** Index into PyTorch's [num_layers·D, B, H] state tensors of one of our state names (`h`, `c_l1`, `h_l0_reverse`, …). */
+function torchStateSlot(name: string, directions: number): { kind: "h" | "c"; index: number } {
+  const m = /^([hc])(?:_l(\d+))?(_reverse)?$/.exec(name);
+  if (!m) throw new Error(`state ${name} has no PyTorch counterpart`);
+  return { kind: m[1] as "h" | "c", index: Number(m[2] ?? 0) * directions + (m[3] ? 1 : 0) };
+}
+
+/**
+ * Replays any PyTorch nn.LSTM / nn.GRU / nn.RNN fixture (layers, directions, packed lengths)
+ * on `layer`: weights through fromTorchStateDict, states mapped by name to the rows of h0/c0,
+ * then output, final states and every gradient compared.
+ */
+export function replayTorchFixture(fx: RecurrentFixture, layer: RecurrentLayer): void {
+  const model = new Sequential([layer], { inputSize: fx.I });
+  try {
+    const dict = Object.fromEntries(Object.entries(fx.params).map(([k, t]) => [k, t.data]));
+    model.setWeights(fromTorchStateDict(layer, dict));
+    const { T, B, H } = fx;
+    const D = fx.bidirectional ? 2 : 1;
+    const n = B * H;
+    const rows = (t: FixtureTensor, i: number) => t.data.slice(i * n, (i + 1) * n);
+    const slots = layer.stateNames.map((s) => torchStateSlot(s, D));
+    const pick = (h: FixtureTensor, c: FixtureTensor | undefined) => slots.map((s) => rows(s.kind === "h" ? h : c!, s.index));
+    const x = tensorOf(fx.x);
+    const states = pick(fx.h0, fx.c0).map((d) => Tensor.fromArray(d, [B, H]));
+    const lengths = fx.lengths ? Int32Array.from(fx.lengths) : undefined;
+    const out = layer.forward(x, { training: true, rng: new Rng(0) }, states, lengths);
+    expectTorchClose(out.toFloat32Array(), fx.output, "output");
+    const expectedFinal = pick(fx.h_n, fx.c_n);
+    layer.finalState.forEach((s, i) => expectTorchClose(s.toFloat32Array(), expectedFinal[i], `final ${layer.stateNames[i]}`));
+
+    model.params.zeroGrads();
+    const dy = tensorOf(fx.d_output);
+    const dFinal = pick(fx.d_h_n, fx.d_c_n).map((d) => Tensor.fromArray(d, [B, H]));
+    const dx = layer.backward(dy, dFinal);
+    expectTorchClose(dx.toFloat32Array(), fx.grads.x, "grad x");
+    const d0 = layer.initialStateGrad;
+    slots.forEach((s, i) => expectTorchClose(d0[i].toFloat32Array(), rows(fx.grads[s.kind === "h" ? "h0" : "c0"], s.index), `grad initial ${layer.stateNames[i]}`));
+    for (const e of model.params.entries) expectTorchClose(model.params.readGrad(e.name), fx.grads[torchParamName(e.name)], `grad ${e.name}`);
+    expect(model.params.entries.length, "one parameter per PyTorch parameter").toBe(Object.keys(fx.params).length);
+    expect(T).toBe(fx.x.shape[0]);
+    for (const t of [x, dy, ...states, ...dFinal]) t.dispose();
+  } finally {
+    model.dispose();
+  }
 }

@@ -27,6 +27,7 @@ export class Dense extends Layer {
   readonly activation: Activation;
   readonly useBias: boolean;
   readonly init: "glorot" | "pytorch";
+  override readonly options: Readonly<Required<DenseOptions>>;
   private xRef: Tensor | null = null;
 
   constructor(options: DenseOptions) {
@@ -38,6 +39,7 @@ export class Dense extends Layer {
     this.useBias = options.bias ?? true;
     this.init = options.init ?? "glorot";
     if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`Dense: init must be "glorot" or "pytorch", got ${String(this.init)}`);
+    this.options = { units: this.units, activation: this.activation, bias: this.useBias, init: this.init };
   }
 
   protected declare(inputSize: number): number {

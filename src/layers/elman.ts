@@ -1,7 +1,9 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { constant, glorotUniform, identity, orthogonal, uniform } from "./init.js";
-import type { RunContext } from "./layer.js";
-import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+import { CellLayer, STACKABLE_KEYS, checkChoice, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
+import { stackOfCopies } from "./stack.js";
+
+export { checkChoice };
 
 /** The activations of a simple recurrent cell. */
 export type RecurrentActivation = "tanh" | "relu" | "sigmoid";
@@ -9,16 +11,7 @@ export type RecurrentActivation = "tanh" | "relu" | "sigmoid";
 /** The `activation` argument of the Elman step kernels (assembly/elman.ts holds the same table). */
 export const ACTIVATION_CODES: Readonly<Record<RecurrentActivation, number>> = { tanh: 0, relu: 1, sigmoid: 2 };
 
-/** Checks a string option (an activation, an init scheme) against `allowed`, naming the option. */
-export function checkChoice<A extends string>(kind: string, option: string, value: unknown, allowed: readonly A[]): A {
-  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-    const names = allowed.map((a) => `"${a}"`).join(", ");
-    throw new UnfoldError(`${kind}: ${option} must be one of ${names}, got ${typeof value === "string" ? `"${value}"` : String(value)}`);
-  }
-  return value as A;
-}
-
-export interface ElmanOptions extends RecurrentOptions {
+export interface ElmanOptions extends StackableOptions {
   /** The cell's nonlinearity. Default `"tanh"`. */
   activation?: RecurrentActivation;
   /**
@@ -35,25 +28,36 @@ export interface ElmanOptions extends RecurrentOptions {
   init?: "glorot" | "pytorch" | "identity";
 }
 
-const KNOWN = ["units", "returnSequences", "activation", "leak", "init"] as const;
+/** ElmanOptions with every default filled in. */
+export interface ResolvedElmanOptions extends ResolvedStackable {
+  activation: RecurrentActivation;
+  leak: number;
+  init: "glorot" | "pytorch" | "identity";
+}
+
+const KNOWN = [...STACKABLE_KEYS, "activation", "leak", "init"] as const;
 const INITS = ["glorot", "pytorch", "identity"] as const;
 
 /**
  * Elman (simple) recurrent layer, PyTorch's nn.RNN layout: `weight_ih` [H, I], `weight_hh` [H, H],
  * `bias_ih` [H], `bias_hh` [H], so a state_dict maps one to one.
- * h_t = (1 − α)⊙h_{t−1} + α⊙act(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh). State: h.
+ * h_t = (1 − α)⊙h_{t−1} + α⊙act(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh). State: h. With
+ * `layers: n > 1` it runs as a Stack of n single-layer copies (parameters `_l0` … `_l{n−1}`).
+ * Recurrent dropout masks h_{t−1} in W_hh h_{t−1} only, not in the leak term.
  */
-export class Elman extends RecurrentLayer {
+export class Elman extends CellLayer {
   readonly kind = "elman";
-  readonly stateNames = ["h"] as const;
+  readonly stateNames: readonly string[];
   readonly activation: RecurrentActivation;
   readonly leak: number;
   readonly init: "glorot" | "pytorch" | "identity";
   private readonly activationCode: number;
+  override readonly options: Readonly<ResolvedElmanOptions>;
 
   constructor(options: ElmanOptions) {
-    super("Elman", options);
     checkKnownOptions("Elman", options, KNOWN);
+    const base = resolveStackable("Elman", options);
+    super("Elman", base);
     this.activation = checkChoice("Elman", "activation", options.activation ?? "tanh", ["tanh", "relu", "sigmoid"]);
     this.activationCode = ACTIVATION_CODES[this.activation];
     this.init = checkChoice("Elman", "init", options.init ?? "glorot", INITS);
@@ -62,9 +66,13 @@ export class Elman extends RecurrentLayer {
       throw new UnfoldError(`Elman: leak must be a number in (0, 1] (1 = no leak), got ${String(leak)}`);
     }
     this.leak = leak;
+    this.options = { ...base, activation: this.activation, leak: this.leak, init: this.init };
+    this.recurrentDropout = base.recurrentDropout;
+    this.delegate = stackOfCopies(this.options, (o) => new Elman(o));
+    this.stateNames = this.delegate ? this.delegate.stateNames : ["h"];
   }
 
-  protected declare(inputSize: number): number {
+  protected declareOwn(inputSize: number): number {
     const H = this.units;
     const pt = this.init === "pytorch";
     const u = uniform(1 / Math.sqrt(H));
@@ -93,8 +101,7 @@ export class Elman extends RecurrentLayer {
     return this.leak === 1 ? Tensor.view(hs, B * H, [T, B, H]) : this.ws.get("acts", [T, B, H]);
   }
 
-  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
-    this.begin(x, initialState);
+  protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const hs = this.history("h"); // hs[0] = h0
@@ -113,16 +120,15 @@ export class Elman extends RecurrentLayer {
     for (let t = 0; t < T; t++) {
       const a = acts.ptr + t * n * 4;
       const hPrev = hs.ptr + t * n * 4;
-      k.f32_gemm_nn(a, hPrev, whhT.ptr, 0, B, H, H, H, H, H, 1);
+      k.f32_gemm_nn(a, this.recurrentInput(hs, t), whhT.ptr, 0, B, H, H, H, H, H, 1);
       k.f32_elman_forward_step(hPrev + n * 4, a, hPrev, leak, B, H, this.activationCode);
+      this.endStep(t);
     }
-    return this.outputOf(hs);
   }
 
 
 
-  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    const x = this.checkBackward(dy, dFinalState);
+  protected scanBackward(x: Tensor, dy: Tensor | null): Tensor {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H;
@@ -130,20 +136,21 @@ export class Elman extends RecurrentLayer {
     const acts = this.activations(hs);
     const da = this.ws.get("da", [T, B, H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
+    const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
     const leak = this.leakPtr();
     const whh = this.p("weight_hh");
 
     for (let t = T - 1; t >= 0; t--) {
-      this.addOutputGrad(dh, dy, t);
+      this.beginStepBackward(t, dy);
       const d = da.ptr + t * n * 4;
       k.f32_elman_backward_step(d, dh.ptr, 0, acts.ptr + t * n * 4, hs.ptr + t * n * 4, leak, B, H, this.activationCode);
       // dL/dh_{t-1} = (1 − α)⊙dL/dh_t (left in dh by the kernel) + da_t · W_hh   ((B x H)·(H x H))
-      k.f32_gemm_nn(dh.ptr, d, whh, 0, B, H, H, H, H, H, 1);
+      this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_nn(target, d, whh, 0, B, H, H, H, H, H, acc));
+      this.endStepBackward(t);
     }
     // Weight gradients of all steps at once: dW_ih += daᵀ·X, dW_hh += daᵀ·H_prev.
     k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), da.ptr, hs.ptr, 0, H, H, T * B, H, H, H, 1);
+    k.f32_gemm_tn(this.g("weight_hh"), da.ptr, this.recurrentInputs(hs), 0, H, H, T * B, H, H, H, 1);
     k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
     k.f32_sum_rows(this.g("bias_hh"), da.ptr, T * B, H, 1);
     // dX = da · W_ih   ((TB x H)·(H x I))

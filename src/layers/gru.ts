@@ -1,9 +1,9 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { glorotUniform, orthogonal, uniform, zeros } from "./init.js";
-import type { RunContext } from "./layer.js";
-import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
+import { stackOfCopies } from "./stack.js";
 
-export interface GRUOptions extends RecurrentOptions {
+export interface GRUOptions extends StackableOptions {
   /**
    * Where the reset gate acts. `true` (default, PyTorch; Keras `reset_after=True`): after the
    * hidden product, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)). `false` (Cho et al. 2014;
@@ -19,29 +19,44 @@ export interface GRUOptions extends RecurrentOptions {
   init?: "glorot" | "pytorch";
 }
 
-const KNOWN = ["units", "returnSequences", "resetAfter", "init"] as const;
+/** GRUOptions with every default filled in. */
+export interface ResolvedGRUOptions extends ResolvedStackable {
+  resetAfter: boolean;
+  init: "glorot" | "pytorch";
+}
+
+const KNOWN = [...STACKABLE_KEYS, "resetAfter", "init"] as const;
 
 /**
  * Gated recurrent unit, PyTorch's layout: gates r, z, n stacked in `weight_ih` [3H, I],
  * `weight_hh` [3H, H], `bias_ih` [3H], `bias_hh` [3H] (so a state_dict maps one to one), with
- * h' = (1 − z) ⊙ n + z ⊙ h. State: h.
+ * h' = (1 − z) ⊙ n + z ⊙ h. State: h. With `layers: n > 1` it runs as a Stack of n
+ * single-layer GRUs (parameters `_l0` … `_l{n−1}`, states `h_l0`, …). Recurrent dropout masks
+ * h where it enters W_hh (both forms; with reset before, r multiplies the masked h), never the
+ * z ⊙ h term.
  */
-export class GRU extends RecurrentLayer {
+export class GRU extends CellLayer {
   readonly kind = "gru";
-  readonly stateNames = ["h"] as const;
+  readonly stateNames: readonly string[];
   readonly resetAfter: boolean;
   readonly init: "glorot" | "pytorch";
+  override readonly options: Readonly<ResolvedGRUOptions>;
 
   constructor(options: GRUOptions) {
-    super("GRU", options);
     checkKnownOptions("GRU", options, KNOWN);
+    const base = resolveStackable("GRU", options);
+    super("GRU", base);
     this.resetAfter = options.resetAfter ?? true;
     if (typeof this.resetAfter !== "boolean") throw new UnfoldError(`GRU: resetAfter must be true or false, got ${String(this.resetAfter)}`);
     this.init = options.init ?? "glorot";
     if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`GRU: init must be "glorot" or "pytorch", got ${String(this.init)}`);
+    this.options = { ...base, resetAfter: this.resetAfter, init: this.init };
+    this.recurrentDropout = base.recurrentDropout;
+    this.delegate = stackOfCopies(this.options, (o) => new GRU(o));
+    this.stateNames = this.delegate ? this.delegate.stateNames : ["h"];
   }
 
-  protected declare(inputSize: number): number {
+  protected declareOwn(inputSize: number): number {
     const H = this.units;
     const u = this.init === "pytorch" ? uniform(1 / Math.sqrt(H)) : null;
     this.param("weight_ih", [3 * H, inputSize], u ?? glorotUniform(3));
@@ -51,8 +66,7 @@ export class GRU extends RecurrentLayer {
     return H;
   }
 
-  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
-    this.begin(x, initialState);
+  protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H, G = 3 * H;
@@ -72,8 +86,9 @@ export class GRU extends RecurrentLayer {
       k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, G, I, I, I, G, 0);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
-        k.f32_gemm_nn(hproj.ptr, hPrev, whhT.ptr, bhh, B, G, H, H, G, G, 0);
+        k.f32_gemm_nn(hproj.ptr, this.recurrentInput(hs, t), whhT.ptr, bhh, B, G, H, H, G, G, 0);
         k.f32_gru_forward_step(hPrev + stepH, gates.ptr + t * stepG, hn.ptr + t * stepH, hproj.ptr, hPrev, B, H);
+        this.endStep(t);
       }
     } else {
       const rh = this.ws.get("rh", [T, B, H]); // r ⊙ h_prev, the input of W_hn
@@ -86,20 +101,21 @@ export class GRU extends RecurrentLayer {
         const hPrev = hs.ptr + t * stepH;
         const g = gates.ptr + t * stepG;
         const rht = rh.ptr + t * stepH;
-        // a_r, a_z += h_prev · W_h{r,z}ᵀ; then r, z and r ⊙ h_prev; then a_n += (r ⊙ h_prev) · W_hnᵀ.
-        k.f32_gemm_nn(g, hPrev, whhT.ptr, 0, B, 2 * H, H, H, G, G, 1);
-        k.f32_gru_reset_gate_step(g, rht, hPrev, B, H);
+        // a_r, a_z += h_prev · W_h{r,z}ᵀ; then r, z and r ⊙ h_prev; then a_n += (r ⊙ h_prev) · W_hnᵀ
+        // (h_prev here: as it enters the recurrent product, masked with recurrent dropout).
+        const hIn = this.recurrentInput(hs, t);
+        k.f32_gemm_nn(g, hIn, whhT.ptr, 0, B, 2 * H, H, H, G, G, 1);
+        k.f32_gru_reset_gate_step(g, rht, hIn, B, H);
         k.f32_gemm_nn(g + nPart, rht, whhT.ptr + nPart, 0, B, H, H, H, G, G, 1);
         k.f32_gru_candidate_step(hPrev + stepH, g, hPrev, B, H);
+        this.endStep(t);
       }
     }
-    return this.outputOf(hs);
   }
 
 
 
-  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    const x = this.checkBackward(dy, dFinalState);
+  protected scanBackward(x: Tensor, dy: Tensor | null): Tensor {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H, G = 3 * H;
@@ -108,7 +124,8 @@ export class GRU extends RecurrentLayer {
     const hs = this.history("h");
     const dgates = this.ws.get("dgates", [T, B, G]); // dL/d input projection (and, reset before, hidden projection)
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
+    const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
+    const hIns = this.recurrentInputs(hs); // h_prev as it entered the recurrent product
     const whh = this.p("weight_hh");
     const gWhh = this.g("weight_hh");
 
@@ -116,14 +133,15 @@ export class GRU extends RecurrentLayer {
       const hn = this.ws.get("hn", [T, B, H]);
       const dhproj = this.ws.get("dhproj", [T, B, G]); // dL/d hidden projection: differs from dgates in the n part
       for (let t = T - 1; t >= 0; t--) {
-        this.addOutputGrad(dh, dy, t);
+        this.beginStepBackward(t, dy);
         const dq = dhproj.ptr + t * stepG;
         k.f32_gru_backward_step(dgates.ptr + t * stepG, dq, dh.ptr, gates.ptr + t * stepG, hn.ptr + t * stepH, hs.ptr + t * stepH, B, H);
         // dL/dh_{t-1} = dh ⊙ z (left by the kernel) + dhproj_t · W_hh   ((B x 3H)·(3H x H))
-        k.f32_gemm_nn(dh.ptr, dq, whh, 0, B, H, G, G, H, H, 1);
+        this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_nn(target, dq, whh, 0, B, H, G, G, H, H, acc));
+        this.endStepBackward(t);
       }
       // dW_hh += dhprojᵀ · H_prev over all steps; b_hh's gradient is the hidden projection's.
-      k.f32_gemm_tn(gWhh, dhproj.ptr, hs.ptr, 0, G, H, T * B, G, H, H, 1);
+      k.f32_gemm_tn(gWhh, dhproj.ptr, hIns, 0, G, H, T * B, G, H, H, 1);
       k.f32_sum_rows(this.g("bias_hh"), dhproj.ptr, T * B, G, 1);
     } else {
       const rh = this.ws.get("rh", [T, B, H]);
@@ -131,19 +149,24 @@ export class GRU extends RecurrentLayer {
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
       const whn = whh + 2 * H * H * 4, gWhn = gWhh + 2 * H * H * 4; // the n rows of W_hh and of its gradient
       for (let t = T - 1; t >= 0; t--) {
-        this.addOutputGrad(dh, dy, t);
+        this.beginStepBackward(t, dy);
         const dg = dgates.ptr + t * stepG;
         const g = gates.ptr + t * stepG;
-        const hPrev = hs.ptr + t * stepH;
-        k.f32_gru_candidate_backward_step(dg, dh.ptr, g, hPrev, B, H);
+        const hIn = hIns + t * stepH;
+        k.f32_gru_candidate_backward_step(dg, dh.ptr, g, hs.ptr + t * stepH, B, H);
         // dL/d(r ⊙ h_prev) = da_n · W_hn   ((B x H)·(H x H))
         k.f32_gemm_nn(drh.ptr, dg + nPart, whn, 0, B, H, H, G, H, H, 0);
-        k.f32_gru_reset_gate_backward_step(dg, dh.ptr, drh.ptr, g, hPrev, B, H);
-        // dL/dh_{t-1} = dh ⊙ z + drh ⊙ r (left by the kernels) + [da_r, da_z] · W_h{r,z}   ((B x 2H)·(2H x H))
-        k.f32_gemm_nn(dh.ptr, dg, whh, 0, B, H, 2 * H, G, H, H, 1);
+        // dL/dh_{t-1} = dh ⊙ z (left by the candidate kernel) + drh ⊙ r + [da_r, da_z] · W_h{r,z}   ((B x 2H)·(2H x H)),
+        // the last two through the recurrent product's input.
+        this.recurrentGrad(dh.ptr, true, (target, acc) => {
+          if (!acc) k.f32_fill(target, 0, B * H);
+          k.f32_gru_reset_gate_backward_step(dg, target, drh.ptr, g, hIn, B, H);
+          k.f32_gemm_nn(target, dg, whh, 0, B, H, 2 * H, G, H, H, 1);
+        });
+        this.endStepBackward(t);
       }
       // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: one GEMM over all steps for each.
-      k.f32_gemm_tn(gWhh, dgates.ptr, hs.ptr, 0, 2 * H, H, T * B, G, H, H, 1);
+      k.f32_gemm_tn(gWhh, dgates.ptr, hIns, 0, 2 * H, H, T * B, G, H, H, 1);
       k.f32_gemm_tn(gWhn, dgates.ptr + nPart, rh.ptr, 0, H, H, T * B, G, H, H, 1);
       k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, G, 1);
     }

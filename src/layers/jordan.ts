@@ -1,8 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
-import { ACTIVATION_CODES, checkChoice, type RecurrentActivation } from "./elman.js";
+import { ACTIVATION_CODES, type RecurrentActivation } from "./elman.js";
 import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
-import type { RunContext } from "./layer.js";
-import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+import { CellLayer, checkChoice, checkKnownOptions, checkUnits, type RecurrentOptions } from "./recurrent.js";
 
 export type JordanOutputActivation = "linear" | "tanh" | "sigmoid";
 
@@ -22,6 +21,16 @@ export interface JordanOptions extends RecurrentOptions {
   init?: "glorot" | "pytorch";
 }
 
+/** JordanOptions with every default filled in. */
+export interface ResolvedJordanOptions {
+  units: number;
+  hiddenUnits: number;
+  returnSequences: boolean;
+  activation: RecurrentActivation;
+  outputActivation: JordanOutputActivation;
+  init: "glorot" | "pytorch";
+}
+
 const KNOWN = ["units", "hiddenUnits", "returnSequences", "activation", "outputActivation", "init"] as const;
 
 /**
@@ -32,18 +41,19 @@ const KNOWN = ["units", "hiddenUnits", "returnSequences", "activation", "outputA
  * default), so `units` is O and the hidden width H is internal. The hidden step is the Elman
  * step kernel without a leak (same math, one copy of it).
  */
-export class Jordan extends RecurrentLayer {
+export class Jordan extends CellLayer {
   readonly kind = "jordan";
-  readonly stateNames = ["y"] as const;
+  readonly stateNames: readonly string[] = ["y"];
   readonly hiddenUnits: number;
   readonly activation: RecurrentActivation;
   readonly outputActivation: JordanOutputActivation;
   readonly init: "glorot" | "pytorch";
   private readonly activationCode: number;
+  override readonly options: Readonly<ResolvedJordanOptions>;
 
   constructor(options: JordanOptions) {
-    super("Jordan", options);
     checkKnownOptions("Jordan", options, KNOWN);
+    super("Jordan", { units: checkUnits("Jordan", options.units), returnSequences: options.returnSequences });
     const hidden = options.hiddenUnits;
     if (typeof hidden !== "number" || !Number.isInteger(hidden) || hidden < 1) {
       throw new UnfoldError(`Jordan: hiddenUnits must be a whole number >= 1, got ${String(hidden)}`);
@@ -53,9 +63,13 @@ export class Jordan extends RecurrentLayer {
     this.activationCode = ACTIVATION_CODES[this.activation];
     this.outputActivation = checkChoice("Jordan", "outputActivation", options.outputActivation ?? "linear", ["linear", "tanh", "sigmoid"]);
     this.init = checkChoice("Jordan", "init", options.init ?? "glorot", ["glorot", "pytorch"]);
+    this.options = {
+      units: this.units, hiddenUnits: this.hiddenUnits, returnSequences: this.returnSequences,
+      activation: this.activation, outputActivation: this.outputActivation, init: this.init,
+    };
   }
 
-  protected declare(inputSize: number): number {
+  protected declareOwn(inputSize: number): number {
     const H = this.hiddenUnits, O = this.units;
     const pt = this.init === "pytorch";
     const u = uniform(1 / Math.sqrt(H));
@@ -67,8 +81,7 @@ export class Jordan extends RecurrentLayer {
     return O;
   }
 
-  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
-    this.begin(x, initialState);
+  protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const hs = this.ws.get("hs", [T, B, H]); // preactivations, then h_t = act(a_t)
@@ -96,14 +109,13 @@ export class Jordan extends RecurrentLayer {
       k.f32_gemm_nn(y, h, whoT.ptr, this.p("bias_ho"), B, O, H, H, O, O, 0);
       if (this.outputActivation === "tanh") k.f32_vtanh(y, y, ny);
       else if (this.outputActivation === "sigmoid") k.f32_vsigmoid(y, y, ny);
+      this.endStep(t);
     }
-    return this.outputOf(ys);
   }
 
 
 
-  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    const x = this.checkBackward(dy, dFinalState);
+  protected scanBackward(x: Tensor, dy: Tensor | null): Tensor {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const nh = B * H, ny = B * O;
@@ -113,12 +125,12 @@ export class Jordan extends RecurrentLayer {
     const dz = this.ws.get("dz", [T, B, O]); // dL/d output preactivations
     const dh = this.ws.get("dhidden", [B, H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dyRun = this.startStateGrad(0, dFinalState); // running dL/dy_t; ends as dL/dy_{−1}
+    const dyRun = this.stateGrad("y"); // running dL/dy_t; ends as dL/dy_{−1}
     const why = this.p("weight_hy");
     const who = this.p("weight_ho");
 
     for (let t = T - 1; t >= 0; t--) {
-      this.addOutputGrad(dyRun, dy, t);
+      this.beginStepBackward(t, dy);
       const y = ys.ptr + (t + 1) * ny * 4;
       const z = dz.ptr + t * ny * 4;
       const d = da.ptr + t * nh * 4;
@@ -131,6 +143,7 @@ export class Jordan extends RecurrentLayer {
       k.f32_elman_backward_step(d, dh.ptr, 0, hs.ptr + t * nh * 4, 0, 0, B, H, this.activationCode);
       // dL/dy_{t−1} = da_t · W_hy   ((B x H)·(H x O))
       k.f32_gemm_nn(dyRun.ptr, d, why, 0, B, O, H, H, O, O, 0);
+      this.endStepBackward(t);
     }
     // Weight gradients of all steps at once.
     k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1); // daᵀ·X

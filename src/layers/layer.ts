@@ -27,52 +27,93 @@ export interface RunContext {
 export abstract class Layer {
   /** Name prefix of this layer's parameters in the model, e.g. `lstm0`. */
   prefix = "";
+  /**
+   * Name suffix of this layer's parameters, given by the composite layer it is part of:
+   * `_l1` for layer 1 of a Stack, `_reverse` for the backward direction of a Bidirectional,
+   * `_l1_reverse` for both (PyTorch's names). Empty for a layer on its own.
+   */
+  suffix = "";
   protected store: ParamStore | null = null;
   protected readonly ws = new Workspace();
   private specs: ParamSpec[] = [];
+  private children: Layer[] = [];
   private builtInput = -1;
   private lastInput: Tensor | null = null;
 
   /** The kind, used for parameter names and messages (`lstm`, `dense`, …). */
   abstract readonly kind: string;
 
+  /**
+   * The resolved constructor options (defaults filled in), a plain JSON-able object: with
+   * `kind`, enough to build the same layer again (a saved model's architecture). Every
+   * layer class sets it in its constructor.
+   */
+  readonly options: object = {};
+
   /** Declares parameters for inputs of `inputSize` features and returns the output feature size. */
-  build(inputSize: number, prefix: string): number {
-    if (this.builtInput >= 0) throw new UnfoldError(`${this.kind} layer "${this.prefix}" is already part of a model; create a new layer instead`);
+  build(inputSize: number, prefix: string, suffix = ""): number {
+    if (this.builtInput >= 0) throw new UnfoldError(`${this.kind} layer "${this.label}" is already part of a model; create a new layer instead`);
     this.prefix = prefix;
+    this.suffix = suffix;
     this.specs = [];
+    this.children = [];
     const out = this.declare(inputSize);
     this.builtInput = inputSize;
     return out;
   }
 
-  /** Subclasses declare their parameters with `param` and return the output size. */
+  /** Subclasses declare their parameters with `param` (and their parts with `adopt`) and return the output size. */
   protected abstract declare(inputSize: number): number;
 
   protected param(name: string, shape: readonly number[], init: Initializer): void {
-    this.specs.push({ name: `${this.prefix}.${name}`, shape, init });
+    this.specs.push({ name: this.paramName(name), shape, init });
   }
 
+  /**
+   * Composition: builds `child` as a part of this layer, for inputs of `inputSize` features,
+   * and returns its output size. The child's parameters are named with this layer's prefix
+   * and suffix followed by `suffix` (`lstm0.weight_ih_l1`), come after this layer's own in
+   * `paramSpecs` (so they are initialised in build order), and the child is bound and
+   * disposed with this layer. The one mechanism behind Stack and Bidirectional.
+   */
+  protected adopt(child: Layer, inputSize: number, suffix: string): number {
+    const out = child.build(inputSize, this.prefix, this.suffix + suffix);
+    this.children.push(child);
+    return out;
+  }
+
+  /** This layer's parameters, then its parts' (recursively). */
   get paramSpecs(): readonly ParamSpec[] {
-    return this.specs;
+    return this.children.length ? [...this.specs, ...this.children.flatMap((c) => c.paramSpecs)] : this.specs;
   }
 
   get inputSize(): number {
     return this.builtInput;
   }
 
+  /** The layer's name in messages: its prefix and suffix, e.g. `lstm0` or `lstm0_l1`. */
+  get label(): string {
+    return `${this.prefix}${this.suffix}`;
+  }
+
   bind(store: ParamStore): void {
     this.store = store;
+    for (const c of this.children) c.bind(store);
+  }
+
+  /** The full name of this layer's parameter `name`: `${prefix}.${name}${suffix}`. */
+  protected paramName(name: string): string {
+    return `${this.prefix}.${name}${this.suffix}`;
   }
 
   /** Pointer to this layer's parameter `name` in the model's flat buffer. */
   protected p(name: string): number {
-    return this.params.ptr(`${this.prefix}.${name}`);
+    return this.params.ptr(this.paramName(name));
   }
 
   /** Pointer to the gradient of parameter `name`. */
   protected g(name: string): number {
-    return this.params.gradPtr(`${this.prefix}.${name}`);
+    return this.params.gradPtr(this.paramName(name));
   }
 
   protected get params(): ParamStore {
@@ -88,8 +129,8 @@ export abstract class Layer {
   /** The input of the last forward, for backward; throws if there was none or it was disposed. */
   protected recalled(): Tensor {
     const x = this.lastInput;
-    if (!x) throw new UnfoldError(`${this.kind} layer "${this.prefix}": backward called before forward`);
-    if (x.disposed) throw new UnfoldError(`${this.kind} layer "${this.prefix}": the input of the last forward was disposed before backward`);
+    if (!x) throw new UnfoldError(`${this.kind} layer "${this.label}": backward called before forward`);
+    if (x.disposed) throw new UnfoldError(`${this.kind} layer "${this.label}": the input of the last forward was disposed before backward`);
     return x;
   }
 
@@ -101,13 +142,22 @@ export abstract class Layer {
     const f = x.shape[x.shape.length - 1];
     if (!ranks.includes(x.shape.length) || f !== this.builtInput) {
       const want = ranks.includes(3) ? `[T, B, ${this.builtInput}]` : `[B, ${this.builtInput}]`;
-      throw new UnfoldError(`${this.kind} layer "${this.prefix}" expected input ${want}, got ${formatShape(x.shape)}`);
+      throw new UnfoldError(`${this.kind} layer "${this.label}" expected input ${want}, got ${formatShape(x.shape)}`);
     }
-    if (x.dtype !== "float32") throw new UnfoldError(`${this.kind} layer "${this.prefix}" expected float32 input, got ${x.dtype}`);
+    if (x.dtype !== "float32") throw new UnfoldError(`${this.kind} layer "${this.label}" expected float32 input, got ${x.dtype}`);
   }
 
+  /** Frees this layer's buffers and its parts'. */
   dispose(): void {
     this.ws.dispose();
+    for (const c of this.children) c.dispose();
+  }
+}
+
+/** Throws for option keys a layer does not know, so a typo is never silently ignored. */
+export function checkKnownOptions(kind: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new UnfoldError(`${kind}: unknown option "${key}" (known: ${known.join(", ")})`);
   }
 }
 

@@ -51,10 +51,14 @@ export class Loss {
     return this.gradTensor;
   }
 
-  /** Validates the targets against the predictions, naming what is wrong. */
-  checkTargets(pred: Tensor, target: Tensor): void {
+  /**
+   * Validates the targets (and the row mask, when given) against the predictions, naming
+   * what is wrong. Targets of masked-out rows are not looked at: they may hold anything.
+   */
+  checkTargets(pred: Tensor, target: Tensor, mask: Tensor | null = null): void {
     const lead = pred.shape.slice(0, -1);
     const C = pred.shape[pred.shape.length - 1];
+    const m = mask ? this.maskValues(pred, mask) : null;
     if (this.name === "softmaxCrossEntropy") {
       if (target.dtype !== "int32") throw new UnfoldError(`softmaxCrossEntropy expects int32 class targets, got ${target.dtype}`);
       if (target.shape.length !== lead.length || target.shape.some((d, i) => d !== lead[i])) {
@@ -62,6 +66,7 @@ export class Loss {
       }
       const t = target.toTypedArray();
       for (let i = 0; i < t.length; i++) {
+        if (m && m[i] === 0) continue;
         if ((t[i] < 0 || t[i] >= C) && t[i] !== this.ignoreIndex) {
           throw new UnfoldError(`softmaxCrossEntropy target ${i} is ${t[i]}, outside the ${C} classes [0, ${C - 1}]` + (this.ignoreIndex !== -1 ? ` (ignoreIndex is ${this.ignoreIndex})` : ""));
         }
@@ -73,39 +78,70 @@ export class Loss {
       }
       const t = target.toTypedArray();
       for (let i = 0; i < t.length; i++) {
+        if (m && m[Math.floor(i / C)] === 0) continue;
         if (!Number.isFinite(t[i])) throw new UnfoldError(`${this.name} target ${i} is ${t[i]}; targets must be finite`);
       }
     }
   }
 
-  /** The loss value; its gradient is left in `grad`. */
-  compute(pred: Tensor, target: Tensor): number {
-    this.checkTargets(pred, target);
+  /**
+   * The loss value; its gradient is left in `grad`. `mask` (float32, one value per row of the
+   * predictions, e.g. [T, B] for [T, B, C]) leaves out the rows where it is 0 — the steps past
+   * each sample's length: they add nothing to the loss, get a zero gradient, and do not count
+   * for the "mean" reduction. Only 0/1 masks are accepted.
+   */
+  compute(pred: Tensor, target: Tensor, mask: Tensor | null = null): number {
+    this.checkTargets(pred, target, mask);
     const k = engine().k;
     const C = pred.shape[pred.shape.length - 1];
     const rows = pred.size / C;
     const batch = pred.shape.length >= 2 ? pred.shape[pred.shape.length - 2] : 1;
-    const counted = this.countedRows(target, rows);
+    const m = mask ? this.maskValues(pred, mask) : null;
+    let targets = target;
+    if (m && this.name === "softmaxCrossEntropy") {
+      // The kernel skips rows whose target is ignoreIndex: masked rows become such rows.
+      const t = target.toTypedArray();
+      for (let r = 0; r < rows; r++) if (m[r] === 0) t[r] = this.ignoreIndex;
+      targets = this.ws.get("maskedTargets", target.shape, "int32").write(t, true);
+    }
+    const counted = this.countedRows(targets, rows, m);
     this.lastCount = counted;
     const divisor = this.reduction === "mean" ? Math.max(counted, 1) : batch;
     const scale = 1 / divisor;
     const grad = this.ws.get("grad", pred.shape);
+    const mp = m && mask ? mask.ptr : 0;
     let sum: number;
-    if (this.name === "softmaxCrossEntropy") sum = k.f32_softmax_xent(grad.ptr, pred.ptr, target.ptr, rows, C, this.ignoreIndex, scale);
-    else if (this.name === "mse") sum = k.f32_mse(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
-    else sum = k.f32_sigmoid_bce(grad.ptr, pred.ptr, target.ptr, 0, rows, C, scale);
+    if (this.name === "softmaxCrossEntropy") sum = k.f32_softmax_xent(grad.ptr, pred.ptr, targets.ptr, rows, C, this.ignoreIndex, scale);
+    else if (this.name === "mse") sum = k.f32_mse(grad.ptr, pred.ptr, target.ptr, mp, rows, C, scale);
+    else sum = k.f32_sigmoid_bce(grad.ptr, pred.ptr, target.ptr, mp, rows, C, scale);
     this.gradTensor = grad;
     this.lastSum = sum;
     this.lastDivisor = divisor;
     return sum / divisor;
   }
 
-  private countedRows(target: Tensor, rows: number): number {
-    if (this.name !== "softmaxCrossEntropy") return rows;
+  private countedRows(target: Tensor, rows: number, mask: Float32Array | null): number {
+    if (this.name !== "softmaxCrossEntropy") {
+      if (!mask) return rows;
+      let n = 0;
+      for (let r = 0; r < rows; r++) if (mask[r] !== 0) n++;
+      return n;
+    }
     const t = target.toTypedArray();
     let n = 0;
     for (let i = 0; i < t.length; i++) if (t[i] !== this.ignoreIndex) n++;
     return n;
+  }
+
+  /** The mask's values, after checking it has one 0 or 1 per row of `pred`. */
+  private maskValues(pred: Tensor, mask: Tensor): Float32Array {
+    const rows = pred.size / pred.shape[pred.shape.length - 1];
+    if (mask.dtype !== "float32" || mask.size !== rows) {
+      throw new UnfoldError(`${this.name}: the row mask must be float32 with one value per row of the predictions ${formatShape(pred.shape)} (${rows}), got ${mask.dtype} ${formatShape(mask.shape)}`);
+    }
+    const m = mask.toTypedArray() as Float32Array;
+    for (let r = 0; r < rows; r++) if (m[r] !== 0 && m[r] !== 1) throw new UnfoldError(`${this.name}: mask value ${r} is ${m[r]}; a row mask holds 0 (left out) or 1`);
+    return m;
   }
 
   dispose(): void {

@@ -1,9 +1,10 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
-import type { Initializer, RunContext } from "./layer.js";
-import { RecurrentLayer, checkKnownOptions, type RecurrentOptions } from "./recurrent.js";
+import type { Initializer } from "./layer.js";
+import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
+import { stackOfCopies } from "./stack.js";
 
-export interface LSTMOptions extends RecurrentOptions {
+export interface LSTMOptions extends StackableOptions {
   /** Peephole connections from the cell state to the input, forget and output gates. Default false. */
   peephole?: boolean;
   /** Added to the forget-gate part of `bias_ih` at initialisation. Default 1 (0 with `init: "pytorch"`). */
@@ -15,31 +16,46 @@ export interface LSTMOptions extends RecurrentOptions {
   init?: "glorot" | "pytorch";
 }
 
-const KNOWN = ["units", "returnSequences", "peephole", "forgetBias", "init"] as const;
+/** LSTMOptions with every default filled in. */
+export interface ResolvedLSTMOptions extends ResolvedStackable {
+  peephole: boolean;
+  forgetBias: number;
+  init: "glorot" | "pytorch";
+}
+
+const KNOWN = [...STACKABLE_KEYS, "peephole", "forgetBias", "init"] as const;
 
 /**
  * Long short-term memory, PyTorch's layout: gates i, f, g, o stacked in `weight_ih` [4H, I],
  * `weight_hh` [4H, H], `bias_ih` [4H], `bias_hh` [4H] (so a state_dict maps one to one), plus
- * `peephole` [3, H] (w_ci, w_cf, w_co) when enabled. State: h and c.
+ * `peephole` [3, H] (w_ci, w_cf, w_co) when enabled. State: h and c. With `layers: n > 1` it
+ * runs as a Stack of n single-layer LSTMs (parameters `_l0` … `_l{n−1}`, states `h_l0`, `c_l0`, …).
  */
-export class LSTM extends RecurrentLayer {
+export class LSTM extends CellLayer {
   readonly kind = "lstm";
-  readonly stateNames = ["h", "c"] as const;
+  readonly stateNames: readonly string[];
   readonly peephole: boolean;
   readonly forgetBias: number;
   readonly init: "glorot" | "pytorch";
+  override readonly options: Readonly<ResolvedLSTMOptions>;
 
   constructor(options: LSTMOptions) {
-    super("LSTM", options);
     checkKnownOptions("LSTM", options, KNOWN);
+    const base = resolveStackable("LSTM", options);
+    super("LSTM", base);
     this.peephole = options.peephole ?? false;
+    if (typeof this.peephole !== "boolean") throw new UnfoldError(`LSTM: peephole must be true or false, got ${String(this.peephole)}`);
     this.init = options.init ?? "glorot";
     if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`LSTM: init must be "glorot" or "pytorch", got ${String(this.init)}`);
     this.forgetBias = options.forgetBias ?? (this.init === "glorot" ? 1 : 0);
     if (!Number.isFinite(this.forgetBias)) throw new UnfoldError(`LSTM: forgetBias must be a finite number, got ${this.forgetBias}`);
+    this.options = { ...base, peephole: this.peephole, forgetBias: this.forgetBias, init: this.init };
+    this.recurrentDropout = base.recurrentDropout;
+    this.delegate = stackOfCopies(this.options, (o) => new LSTM(o));
+    this.stateNames = this.delegate ? this.delegate.stateNames : ["h", "c"];
   }
 
-  protected declare(inputSize: number): number {
+  protected declareOwn(inputSize: number): number {
     const H = this.units;
     const pt = this.init === "pytorch";
     const u = uniform(1 / Math.sqrt(H));
@@ -56,8 +72,7 @@ export class LSTM extends RecurrentLayer {
     return H;
   }
 
-  forward(x: Tensor, _ctx: RunContext, initialState?: readonly Tensor[]): Tensor {
-    this.begin(x, initialState);
+  protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const gates = this.ws.get("gates", [T, B, 4 * H]); // preactivations, then activations i, f, g, o
@@ -78,17 +93,16 @@ export class LSTM extends RecurrentLayer {
     const n = B * H;
     for (let t = 0; t < T; t++) {
       const g = gates.ptr + t * 4 * n * 4;
-      k.f32_gemm_nn(g, hs.ptr + t * n * 4, whhT.ptr, 0, B, 4 * H, H, H, 4 * H, 4 * H, 1);
+      k.f32_gemm_nn(g, this.recurrentInput(hs, t), whhT.ptr, 0, B, 4 * H, H, H, 4 * H, 4 * H, 1);
       k.f32_lstm_forward_step(hs.ptr + (t + 1) * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, g, cs.ptr + t * n * 4, peep, B, H);
+      this.endStep(t);
     }
-    return this.outputOf(hs);
   }
 
 
 
 
-  backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    const x = this.checkBackward(dy, dFinalState);
+  protected scanBackward(x: Tensor, dy: Tensor | null): Tensor {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const n = B * H;
@@ -98,22 +112,23 @@ export class LSTM extends RecurrentLayer {
     const tanhc = this.ws.get("tanhc", [T, B, H]);
     const dgates = this.ws.get("dgates", [T, B, 4 * H]);
     const dx = this.ws.get("dx", [T, B, I]);
-    const dh = this.startStateGrad(0, dFinalState); // running dL/dh_t; ends as dL/dh_0
-    const dc = this.startStateGrad(1, dFinalState); // running dL/dc_t; ends as dL/dc_0
+    const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
+    const dc = this.stateGrad("c"); // running dL/dc_t; ends as dL/dc_0
     const peep = this.peephole ? this.p("peephole") : 0;
     const dpeep = this.peephole ? this.g("peephole") : 0;
     const whh = this.p("weight_hh");
 
     for (let t = T - 1; t >= 0; t--) {
-      this.addOutputGrad(dh, dy, t);
+      this.beginStepBackward(t, dy);
       const dg = dgates.ptr + t * 4 * n * 4;
       k.f32_lstm_backward_step(dg, dc.ptr, dpeep, dh.ptr, gates.ptr + t * 4 * n * 4, cs.ptr + t * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, peep, B, H);
       // dL/dh_{t-1} = dgates_t · W_hh   ((B x 4H)·(4H x H))
-      k.f32_gemm_nn(dh.ptr, dg, whh, 0, B, H, 4 * H, 4 * H, H, H, 0);
+      this.recurrentGrad(dh.ptr, false, (target, acc) => k.f32_gemm_nn(target, dg, whh, 0, B, H, 4 * H, 4 * H, H, H, acc));
+      this.endStepBackward(t);
     }
     // Weight gradients of all steps at once: dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev.
     k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, 4 * H, I, T * B, 4 * H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, hs.ptr, 0, 4 * H, H, T * B, 4 * H, H, H, 1);
+    k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, this.recurrentInputs(hs), 0, 4 * H, H, T * B, 4 * H, H, H, 1);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, 4 * H, 1);
     k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, 4 * H, 1);
     // dX = dgates · W_ih   ((TB x 4H)·(4H x I))

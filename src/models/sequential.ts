@@ -1,62 +1,178 @@
-import { ParamStore, Tensor, UnfoldError, engine, formatShape } from "../engine/index.js";
+import { ParamStore, Tensor, UnfoldError, Workspace, engine, formatShape, type DType } from "../engine/index.js";
 import { Rng } from "../data/rng.js";
+import { Bidirectional } from "../layers/bidirectional.js";
+import { Dense } from "../layers/dense.js";
+import { Embedding, checkTokenIds } from "../layers/embedding.js";
 import type { Layer, RunContext } from "../layers/layer.js";
 import { Loss, type LossName } from "../layers/losses.js";
+import { SequencePooling } from "../layers/pooling.js";
+import { RecurrentLayer, checkLengths } from "../layers/recurrent.js";
+import { Stack } from "../layers/stack.js";
+
+/**
+ * How a fixed per-sample context vector c [B, size] conditions the model (the
+ * image-captioning case: c is the image's feature vector).
+ * - `"input"`: c is concatenated to the input of every step, before the first layer (after
+ *   the Embedding when the model takes tokens), so that layer sees [x_t, c].
+ * - `"initialState"`: each state of the first recurrent layer starts at tanh(W c + b), one
+ *   learned projection per state (`context.h0.*`, and `context.c0.*` for an LSTM's cell
+ *   state), instead of zeros.
+ * - `"both"`: both.
+ */
+export type ContextMode = "input" | "initialState" | "both";
+const CONTEXT_MODES: readonly ContextMode[] = ["input", "initialState", "both"];
+
+export interface ContextOptions {
+  /** Width of the context vector. */
+  size: number;
+  mode: ContextMode;
+}
 
 export interface SequentialOptions {
-  /** Features of each input step. Required unless the first layer fixes its own input. */
+  /**
+   * Features of each input step. Required unless the first layer is an Embedding (which
+   * takes token ids; then inputSize, if given, must equal its vocab).
+   */
   inputSize?: number;
   /** The training loss, by name or as a configured Loss. */
   loss?: LossName | Loss;
   /** Seeds initialisation (and, in training, dropout and shuffling). Default 0. */
   seed?: number;
+  /** Condition every sequence on a fixed per-sample vector given with the input. */
+  context?: ContextOptions;
+}
+
+/** What a forward pass takes besides the input. */
+export interface ForwardOptions {
+  /** Training mode (dropout on). Default false. */
+  training?: boolean;
+  /**
+   * Real steps of each sample, B whole numbers in [1, T]: recurrent layers and pooling heads
+   * ignore the steps past them, and so does the loss of per-step targets.
+   */
+  lengths?: ArrayLike<number>;
+  /** The per-sample context [B, size], for a model built with `context`. */
+  context?: Tensor;
+}
+
+/** The extra inputs of a training or evaluation batch. */
+export type BatchOptions = Omit<ForwardOptions, "training">;
+
+/** The result of one streaming step. */
+export interface StepResult {
+  /** The output for this step, [B, outputSize]; owned by the model, valid until its next call. */
+  y: Tensor;
+  /** A copy of the state after this step, as `getState()` gives it. */
+  state: Float32Array[];
+}
+
+/** Where the model keeps a stream between `step` calls. */
+interface Stream {
+  batch: number;
+  /** Per layer index: the state tensors of a recurrent layer ([B, stateSizes[s]] each), else undefined. */
+  states: (Tensor[] | undefined)[];
+  /** The stream's context (a copy), or null. */
+  context: Tensor | null;
 }
 
 /**
- * Layers applied in order to a time-major batch [T, B, F]. All parameters live in one flat
- * store (values and gradients), initialised from the seed in layer order. The model owns
- * its layers, its loss and its store; `dispose()` frees them all.
+ * Layers applied in order to a time-major batch [T, B, F] (or int32 token ids [T, B] when the
+ * first layer is an Embedding). All parameters live in one flat store (values and
+ * gradients), initialised from the seed in layer order, then the context projections. The
+ * model owns its layers, its loss, its store and its scratch; `dispose()` frees them all.
  */
 export class Sequential {
   readonly layers: readonly Layer[];
   readonly params: ParamStore;
   readonly loss: Loss | null;
   readonly rng: Rng;
+  /** What the model takes: "float32" feature vectors or "int32" token ids. */
+  readonly inputDType: DType;
+  /** Features per input step; for token input, the vocabulary size (an id stands for a one-hot vector). */
   readonly inputSize: number;
   readonly outputSize: number;
+  /** The context's width and mode, or null for a model without context. */
+  readonly context: Readonly<ContextOptions> | null;
+  private readonly ws = new Workspace();
+  /** Index of the layer whose input gets the context concatenated, or -1. */
+  private readonly contextAt: number;
+  /** Index of the recurrent layer whose initial state comes from the context, or -1. */
+  private readonly stateLayer: number;
+  /** One tanh projection context → initial state per state of that layer. */
+  private readonly projections: Dense[] = [];
   private disposed = false;
   private output: Tensor | null = null;
+  /** Of the last forward: lengths (undefined when every step was real), context, input shape. */
+  private lastLengths: Int32Array | undefined;
+  private lastContext: Tensor | null = null;
+  private lastSteps = 0;
+  private lastBatch = 0;
+  private contextGradTensor: Tensor | null = null;
+  private stream: Stream | null = null;
 
   constructor(layers: Layer[], options: SequentialOptions = {}) {
     for (const key of Object.keys(options)) {
-      if (!["inputSize", "loss", "seed"].includes(key)) throw new UnfoldError(`Sequential: unknown option "${key}" (known: inputSize, loss, seed)`);
+      if (!["inputSize", "loss", "seed", "context"].includes(key)) throw new UnfoldError(`Sequential: unknown option "${key}" (known: inputSize, loss, seed, context)`);
     }
     if (!Array.isArray(layers) || layers.length === 0) throw new UnfoldError("Sequential needs at least one layer");
-    const inputSize = options.inputSize;
+    layers.forEach((layer, i) => {
+      if (i > 0 && layer instanceof Embedding) throw new UnfoldError(`Sequential: an Embedding takes token ids, so it can only be the first layer (it is layer ${i})`);
+    });
+    const tokens = layers[0] instanceof Embedding;
+    let inputSize = options.inputSize;
+    if (tokens) {
+      const vocab = (layers[0] as Embedding).vocab;
+      if (inputSize !== undefined && inputSize !== vocab) {
+        throw new UnfoldError(`Sequential: the first layer is an Embedding, which takes token ids in [0, ${vocab - 1}]; inputSize is not needed (if given it must be the vocab, ${vocab}), got ${String(inputSize)}`);
+      }
+      inputSize = vocab;
+    }
     if (typeof inputSize !== "number" || !Number.isInteger(inputSize) || inputSize < 1) {
       throw new UnfoldError(`Sequential: inputSize must be a whole number >= 1 (features per step), got ${String(inputSize)}`);
     }
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed)) throw new UnfoldError(`Sequential: seed must be a whole number, got ${seed}`);
+    const context = options.context === undefined ? null : resolveContext(options.context);
+    const feedsInput = context !== null && context.mode !== "initialState";
+    const feedsState = context !== null && context.mode !== "input";
+    this.contextAt = feedsInput ? (tokens ? 1 : 0) : -1;
+    if (this.contextAt >= layers.length) throw new UnfoldError(`Sequential: context mode "${context!.mode}" joins the context to the Embedding's output, so a layer must follow the Embedding`);
+    this.stateLayer = feedsState ? layers.findIndex((l) => l instanceof RecurrentLayer) : -1;
+    if (feedsState && this.stateLayer < 0) throw new UnfoldError(`Sequential: context mode "${context!.mode}" sets the initial state of the first recurrent layer, and the model has none`);
+
     this.rng = new Rng(seed);
+    this.inputDType = tokens ? "int32" : "float32";
     this.inputSize = inputSize;
+    this.context = context;
     let size = inputSize;
     const counts = new Map<string, number>();
-    for (const layer of layers) {
+    layers.forEach((layer, i) => {
       const n = counts.get(layer.kind) ?? 0;
       counts.set(layer.kind, n + 1);
+      if (i === this.contextAt) size += context!.size;
       size = layer.build(size, `${layer.kind}${n}`);
-    }
+    });
     this.outputSize = size;
     this.layers = layers;
-    const specs = layers.flatMap((l) => l.paramSpecs);
+    if (feedsState) {
+      const target = layers[this.stateLayer] as RecurrentLayer;
+      const sizes = target.stateSizes;
+      for (const [s, name] of target.stateNames.entries()) {
+        const projection = new Dense({ units: sizes[s], activation: "tanh" });
+        // Named for the state it starts: h → context.h0, c → context.c0, h_l1 → context.h0_l1.
+        projection.build(context!.size, `context.${name.replace(/^([^_]+)/, "$10")}`);
+        this.projections.push(projection);
+      }
+    }
+    const owned: Layer[] = [...layers, ...this.projections];
+    const specs = owned.flatMap((l) => l.paramSpecs);
     this.params = new ParamStore(specs);
     for (const spec of specs) this.params.write(spec.name, spec.init(spec.shape, this.rng));
-    for (const layer of layers) layer.bind(this.params);
+    for (const layer of owned) layer.bind(this.params);
     this.loss = options.loss === undefined ? null : typeof options.loss === "string" ? new Loss(options.loss) : options.loss;
   }
 
-  private context(training: boolean): RunContext {
+  private runContext(training: boolean): RunContext {
     return { training, rng: this.rng };
   }
 
@@ -64,8 +180,14 @@ export class Sequential {
     if (this.disposed) throw new UnfoldError("this model was disposed and can no longer be used");
   }
 
-  /** Validates an input batch: [T, B, inputSize], float32, finite. */
+  /** Validates an input batch: int32 token ids [T, B], or float32 finite [T, B, inputSize]. */
   checkInput(x: Tensor): void {
+    if (this.inputDType === "int32") {
+      if (x.dtype !== "int32" || x.shape.length !== 2) {
+        throw new UnfoldError(`model expected int32 token ids [T, B] (time-major; its first layer is an Embedding), got ${x.dtype} ${formatShape(x.shape)}`);
+      }
+      return; // the Embedding checks every id against its vocabulary
+    }
     if (x.shape.length !== 3 || x.shape[2] !== this.inputSize) {
       throw new UnfoldError(`model expected input [T, B, ${this.inputSize}] (time-major), got ${formatShape(x.shape)}`);
     }
@@ -73,15 +195,74 @@ export class Sequential {
     if (!engine().k.f32_all_finite(x.ptr, x.size)) throw new UnfoldError(`model input ${formatShape(x.shape)} contains NaN or Infinity`);
   }
 
+  /** Validates the context against a batch of B samples; null for a model without context. */
+  private checkContext(c: Tensor | undefined, batch: number): Tensor | null {
+    if (!this.context) {
+      if (c !== undefined) throw new UnfoldError("this model takes no context: build it with { context: { size, mode } } to condition it on one");
+      return null;
+    }
+    const S = this.context.size;
+    if (!c) throw new UnfoldError(`this model is conditioned on a context: pass { context } ([${batch}, ${S}] float32) with the input`);
+    if (!(c instanceof Tensor)) throw new UnfoldError(`the context must be a Tensor [${batch}, ${S}]`);
+    if (c.dtype !== "float32" || c.shape.length !== 2 || c.shape[0] !== batch || c.shape[1] !== S) {
+      throw new UnfoldError(`model expected context [${batch}, ${S}] (batch ${batch}, context size ${S}), got ${c.dtype} ${formatShape(c.shape)}`);
+    }
+    if (!engine().k.f32_all_finite(c.ptr, c.size)) throw new UnfoldError(`model context ${formatShape(c.shape)} contains NaN or Infinity`);
+    return c;
+  }
+
   /** Runs every layer. The result is owned by the model and valid until its next call. */
-  forward(x: Tensor, options: { training?: boolean } = {}): Tensor {
+  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.checkAlive();
+    for (const key of Object.keys(options)) {
+      if (!["training", "lengths", "context"].includes(key)) throw new UnfoldError(`forward: unknown option "${key}" (known: training, lengths, context)`);
+    }
     this.checkInput(x);
-    const ctx = this.context(options.training ?? false);
+    const [T, B] = x.shape;
+    let lengths = checkLengths("forward", options.lengths, T, B) ?? undefined;
+    // All steps real: the plain path, bit for bit the same as giving no lengths.
+    if (lengths && lengths.every((L) => L === T)) lengths = undefined;
+    const c = this.checkContext(options.context, B);
+    const y = this.run(x, this.runContext(options.training ?? false), c, lengths, null);
+    this.lastLengths = lengths;
+    this.lastContext = c;
+    this.lastSteps = T;
+    this.lastBatch = B;
+    this.output = y;
+    return y;
+  }
+
+  /**
+   * The layers over x. `states` (streaming) gives every recurrent layer's initial state;
+   * otherwise they start at zero, except the context-initialised one.
+   */
+  private run(x: Tensor, ctx: RunContext, c: Tensor | null, lengths: Int32Array | undefined, states: (Tensor[] | undefined)[] | null): Tensor {
     let h = x;
-    for (const layer of this.layers) h = layer.forward(h, ctx);
-    this.output = h;
+    this.layers.forEach((layer, i) => {
+      if (i === this.contextAt) h = this.joinContext(h, c!);
+      if (layer instanceof RecurrentLayer) {
+        let initial = states?.[i];
+        if (!states && i === this.stateLayer) initial = this.projections.map((p) => p.forward(c!, ctx));
+        h = layer.forward(h, ctx, initial, lengths);
+      } else if (layer instanceof SequencePooling) {
+        h = layer.forward(h, ctx, lengths);
+      } else {
+        h = layer.forward(h, ctx);
+      }
+    });
     return h;
+  }
+
+  /** [T, B, F] and c [B, S] → [T, B, F + S], every step gets c. */
+  private joinContext(h: Tensor, c: Tensor): Tensor {
+    if (h.shape.length !== 3) throw new UnfoldError(`context mode "${this.context!.mode}" joins the context to every step, so it needs a sequence [T, B, F], got ${formatShape(h.shape)}`);
+    const [T, B, F] = h.shape;
+    const S = this.context!.size;
+    const k = engine().k;
+    const y = this.ws.get("joined", [T, B, F + S]);
+    k.f32_copy_cols(y.ptr, F + S, h.ptr, F, T * B, F, 0);
+    for (let t = 0; t < T; t++) k.f32_copy_cols(y.ptr + (t * B * (F + S) + F) * 4, F + S, c.ptr, S, B, S, 0);
+    return y;
   }
 
   /** The output of the last forward (owned by the model), or null before the first. */
@@ -89,26 +270,88 @@ export class Sequential {
     return this.output;
   }
 
-  /** Back through every layer from the gradient of the last forward's output; adds into the parameter gradients. */
+  /** The gradient of the loss with respect to the context of the last forward, after backward (owned by the model). */
+  get contextGrad(): Tensor | null {
+    return this.contextGradTensor;
+  }
+
+  /**
+   * Back through every layer from the gradient of the last forward's output; adds into the
+   * parameter gradients, leaves the context's gradient in `contextGrad`, and returns the
+   * input's gradient (for token input, an empty [T, B, 0] tensor: ids have none).
+   */
   backward(dy: Tensor): Tensor {
     this.checkAlive();
+    const k = engine().k;
+    const c = this.lastContext;
+    const dc = c ? this.ws.zeros("dcontext", c.shape) : null;
     let d = dy;
-    for (let i = this.layers.length - 1; i >= 0; i--) d = this.layers[i].backward(d);
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const layer = this.layers[i];
+      d = layer.backward(d);
+      if (i === this.stateLayer) {
+        const grads = (layer as RecurrentLayer).initialStateGrad;
+        this.projections.forEach((p, s) => {
+          const g = p.backward(grads[s]);
+          k.f32_axpy(dc!.ptr, 1, g.ptr, dc!.size);
+        });
+      }
+      if (i === this.contextAt) {
+        const [T, B, FS] = d.shape;
+        const F = FS - this.context!.size;
+        const S = this.context!.size;
+        const dx = this.ws.get("djoined", [T, B, F]);
+        k.f32_copy_cols(dx.ptr, F, d.ptr, F + S, T * B, F, 0);
+        // dc += the context columns of every step, in order of t.
+        for (let t = 0; t < T; t++) k.f32_copy_cols(dc!.ptr, S, d.ptr + (t * B * (F + S) + F) * 4, F + S, B, S, 1);
+        d = dx;
+      }
+    }
+    this.contextGradTensor = dc;
     return d;
   }
 
+  /**
+   * The 0/1 mask of the last forward's output rows [T·B] (time-major) that count for a
+   * per-step loss: 0 at steps past a sample's length. Null when every row counts (no lengths,
+   * all lengths T, or an output that is not per step).
+   */
+  stepMask(): Float32Array | null {
+    const y = this.output;
+    const lengths = this.lastLengths;
+    if (!y || !lengths || y.shape.length !== 3) return null;
+    const T = this.lastSteps, B = this.lastBatch;
+    const m = new Float32Array(T * B);
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) m[t * B + b] = t < lengths[b] ? 1 : 0;
+    return m;
+  }
+
+  /** The loss of the last forward's output against `target`, steps past the lengths left out. */
+  private lossOfOutput(target: Tensor): number {
+    if (!this.loss) throw new UnfoldError("this model has no loss: pass { loss } to the Sequential constructor");
+    const m = this.stepMask();
+    const mask = m ? this.ws.get("lossMask", [m.length]).write(m, true) : null;
+    return this.loss.compute(this.output!, target, mask);
+  }
+
   /** The output for `x`, as a new tensor the caller owns. */
-  predict(x: Tensor): Tensor {
-    const y = this.forward(x);
+  predict(x: Tensor, options: BatchOptions = {}): Tensor {
+    const y = this.forward(x, options);
     return Tensor.fromArray(y.toFloat32Array(), y.shape);
   }
 
+  /** Forward in inference mode and the loss (steps past the lengths left out); no gradients. */
+  computeLoss(x: Tensor, target: Tensor, options: BatchOptions = {}): number {
+    this.forward(x, options);
+    return this.lossOfOutput(target);
+  }
+
   /** Forward, loss and backward: gradients of the loss are left in `params.grads`. Returns the loss. */
-  lossAndGradients(x: Tensor, target: Tensor): number {
+  lossAndGradients(x: Tensor, target: Tensor, options: BatchOptions = {}): number {
     if (!this.loss) throw new UnfoldError("this model has no loss: pass { loss } to the Sequential constructor");
-    const y = this.forward(x, { training: true });
+    this.forward(x, { ...options, training: true });
     this.params.zeroGrads();
-    const value = this.loss.compute(y, target);
+    const value = this.lossOfOutput(target);
     this.backward(this.loss.grad);
     return value;
   }
@@ -117,16 +360,148 @@ export class Sequential {
    * One step of plain SGD (θ ← θ − lr·∇θ). Returns the loss before the update. The full set
    * of optimizers lives in train/.
    */
-  trainStep(x: Tensor, target: Tensor, options: { lr: number }): number {
-    if (!(options.lr > 0) || !Number.isFinite(options.lr)) throw new UnfoldError(`trainStep: lr must be a finite number > 0, got ${options.lr}`);
-    const value = this.lossAndGradients(x, target);
+  trainStep(x: Tensor, target: Tensor, options: { lr: number } & BatchOptions): number {
+    const { lr, ...batch } = options;
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new UnfoldError(`trainStep: lr must be a finite number > 0, got ${lr}`);
+    const value = this.lossAndGradients(x, target, batch);
     const k = engine().k;
     if (!Number.isFinite(value) || !k.f32_all_finite(this.params.grads.ptr, this.params.length)) {
       throw new UnfoldError(`trainStep: the loss or a gradient is not finite (loss ${value}); the weights were left unchanged — try a lower learning rate or gradient clipping`);
     }
-    k.f32_axpy(this.params.values.ptr, -options.lr, this.params.grads.ptr, this.params.length);
+    k.f32_axpy(this.params.values.ptr, -lr, this.params.grads.ptr, this.params.length);
     return value;
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Streaming inference: one time step at a time, memory independent of the stream's length.
+
+  /**
+   * Runs one time step: x_t is float32 [B, inputSize], or int32 token ids [B]. Continues the
+   * model's stream (or, when `state` is given, starts from that state, as `setState` takes it).
+   * Gives the same bits as row t of `forward` over the whole sequence. A stream of a model
+   * with a context starts with `resetState({ context })`.
+   */
+  step(x: Tensor, state?: readonly ArrayLike<number>[]): StepResult {
+    this.checkAlive();
+    for (const layer of this.layers) {
+      if (layer instanceof SequencePooling && layer.mode !== "last") {
+        throw new UnfoldError(`step: a "${layer.mode}" pooling head needs the whole sequence; streaming works through "last" pooling, recurrent layers and per-step layers`);
+      }
+      if (!isCausal(layer)) throw new UnfoldError(`step: ${layer.kind} layer "${layer.label}" reads the sequence backwards too, so it cannot run one step at a time; use forward() over the whole sequence`);
+    }
+    const tokens = this.inputDType === "int32";
+    if (tokens ? x.dtype !== "int32" || x.shape.length !== 1 : x.dtype !== "float32" || x.shape.length !== 2 || x.shape[1] !== this.inputSize) {
+      throw new UnfoldError(`step expected ${tokens ? "int32 token ids [B]" : `float32 x_t [B, ${this.inputSize}]`} (one time step), got ${x.dtype} ${formatShape(x.shape)}`);
+    }
+    if (tokens) checkTokenIds(x.toTypedArray(), (this.layers[0] as Embedding).vocab, "step", (i) => `sample ${i}`);
+    else if (!engine().k.f32_all_finite(x.ptr, x.size)) throw new UnfoldError(`step: x_t ${formatShape(x.shape)} contains NaN or Infinity`);
+    const B = x.shape[0];
+    if (B < 1) throw new UnfoldError("step needs at least one sample");
+    if (state !== undefined) this.setState(state);
+    if (!this.stream) {
+      if (this.context) throw new UnfoldError("step: this model is conditioned on a context; start the stream with resetState({ context })");
+      this.stream = this.newStream(B, null);
+    }
+    const stream = this.stream;
+    if (stream.batch !== B) throw new UnfoldError(`step: the stream holds the state of ${stream.batch} samples, x_t has ${B}; call resetState() to start a new stream`);
+    if (this.contextAt >= 0 && !stream.context) throw new UnfoldError("step: this model takes its context at every step; start the stream with resetState({ context })");
+    const xs = Tensor.view(x, 0, tokens ? [1, B] : [1, B, this.inputSize]);
+    const h = this.run(xs, this.runContext(false), stream.context, undefined, stream.states);
+    // Carry each layer's final state to the next step (the layers copied their initial state in).
+    const k = engine().k;
+    this.layers.forEach((layer, i) => {
+      const held = stream.states[i];
+      if (held) (layer as RecurrentLayer).finalState.forEach((s, j) => k.f32_copy(held[j].ptr, s.ptr, held[j].size));
+    });
+    this.output = null;
+    const y = h.shape.length === 3 ? Tensor.view(h, 0, h.shape.slice(1)) : h;
+    return { y, state: this.getState() };
+  }
+
+  /**
+   * Ends the current stream: the next `step` starts from zero state. For a model with a
+   * context, give the stream's context [B, size]: it sets the initial state ("initialState")
+   * and is joined to every step ("input").
+   */
+  resetState(options: { context?: Tensor } = {}): void {
+    this.checkAlive();
+    this.stream = null;
+    if (options.context === undefined) return;
+    const given = options.context;
+    const c = this.checkContext(given, given instanceof Tensor ? given.shape[0] : 0);
+    if (!c || c.shape[0] < 1) throw new UnfoldError("resetState: the context needs at least one sample");
+    this.stream = this.newStream(c.shape[0], c);
+  }
+
+  /**
+   * A copy of the stream's state: one Float32Array per state of every recurrent layer, in
+   * layer order (an LSTM gives h then c), each [B, width] row-major (the layer's stateSizes). Empty before a stream starts.
+   */
+  getState(): Float32Array[] {
+    this.checkAlive();
+    const s = this.stream;
+    if (!s) return [];
+    return s.states.flatMap((t) => (t ? t.map((x) => x.toFloat32Array()) : []));
+  }
+
+  /**
+   * Restores a state `getState()` gave (or any of the same layout); the batch size is read
+   * from it. Everything is checked before the stream changes. A stream's context is kept if
+   * the batch size matches.
+   */
+  setState(state: readonly ArrayLike<number>[]): void {
+    this.checkAlive();
+    const slots = this.stateSlots();
+    if (!Array.isArray(state) || state.length !== slots.length) {
+      const names = slots.map((s) => `${s.layer.label}.${s.name}`).join(", ");
+      throw new UnfoldError(`setState expected ${slots.length} arrays (${names}), got ${Array.isArray(state) ? state.length : typeof state}`);
+    }
+    if (slots.length === 0) return;
+    const first = slots[0];
+    const B = state[0].length / first.size;
+    if (!Number.isInteger(B) || B < 1) throw new UnfoldError(`setState: ${first.layer.label}.${first.name} has ${state[0].length} values, not a whole number of rows of ${first.size}`);
+    slots.forEach((slot, j) => {
+      const a = state[j];
+      const want = B * slot.size;
+      if (!a || a.length !== want) throw new UnfoldError(`setState: ${slot.layer.label}.${slot.name} should hold [${B}, ${slot.size}] = ${want} values, got ${a ? a.length : String(a)}`);
+      for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new UnfoldError(`setState: ${slot.layer.label}.${slot.name} value ${i} is ${a[i]}; states must be finite`);
+    });
+    const keep = this.stream && this.stream.batch === B ? this.stream.context : null;
+    const stream = this.newStream(B, null, false);
+    stream.context = keep;
+    let j = 0;
+    for (const t of stream.states) if (t) for (const s of t) s.write(state[j++], true);
+    this.stream = stream;
+  }
+
+  /** Every (recurrent layer, state name) pair, in the order of getState. */
+  private stateSlots(): { layer: RecurrentLayer; name: string; size: number }[] {
+    return this.layers.flatMap((l) => (l instanceof RecurrentLayer ? l.stateNames.map((name, s) => ({ layer: l, name, size: l.stateSizes[s] })) : []));
+  }
+
+  /** A stream of B samples: zero states, or the context's projection for the context-initialised layer. */
+  private newStream(batch: number, c: Tensor | null, initialise = true): Stream {
+    const k = engine().k;
+    let context: Tensor | null = null;
+    if (c) {
+      context = this.ws.get("streamContext", c.shape);
+      k.f32_copy(context.ptr, c.ptr, c.size);
+    }
+    const states = this.layers.map((layer, i) => {
+      if (!(layer instanceof RecurrentLayer)) return undefined;
+      return layer.stateNames.map((name, s) => this.ws.zeros(`stream.${i}.${name}`, [batch, layer.stateSizes[s]]));
+    });
+    if (initialise && context && this.stateLayer >= 0) {
+      const ctx = this.runContext(false);
+      this.projections.forEach((p, s) => {
+        const h0 = p.forward(context!, ctx);
+        k.f32_copy(states[this.stateLayer]![s].ptr, h0.ptr, h0.size);
+      });
+    }
+    return { batch, states, context };
+  }
+
+  // ---------------------------------------------------------------------------------------
 
   /** A copy of every parameter, by name (PyTorch-style names, e.g. `lstm0.weight_ih`). */
   getWeights(): Record<string, Float32Array> {
@@ -150,8 +525,27 @@ export class Sequential {
   dispose(): void {
     if (this.disposed) return;
     for (const layer of this.layers) layer.dispose();
+    for (const p of this.projections) p.dispose();
+    this.ws.dispose();
     this.loss?.dispose();
     this.params.dispose();
+    this.stream = null;
     this.disposed = true;
   }
+}
+
+/** Whether a layer's output at step t depends only on steps 0..t, so it can stream one step at a time. */
+function isCausal(layer: Layer): boolean {
+  if (layer instanceof Bidirectional) return false;
+  if (layer instanceof Stack) return layer.layers.every(isCausal);
+  return true;
+}
+
+function resolveContext(options: ContextOptions): ContextOptions {
+  if (!options || typeof options !== "object") throw new UnfoldError("Sequential: context must be { size, mode }");
+  for (const key of Object.keys(options)) if (key !== "size" && key !== "mode") throw new UnfoldError(`Sequential: unknown context option "${key}" (known: size, mode)`);
+  const { size, mode } = options;
+  if (typeof size !== "number" || !Number.isInteger(size) || size < 1) throw new UnfoldError(`Sequential: context.size must be a whole number >= 1, got ${String(size)}`);
+  if (!CONTEXT_MODES.includes(mode)) throw new UnfoldError(`Sequential: context.mode must be one of ${CONTEXT_MODES.map((m) => `"${m}"`).join(", ")}, got ${String(mode)}`);
+  return Object.freeze({ size, mode });
 }

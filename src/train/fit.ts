@@ -2,15 +2,20 @@
 // metrics, validation, callbacks, early stopping, cancellation, and a guard that refuses a
 // step whose loss or gradients are not finite. It yields to the event loop as it goes, so a
 // page stays responsive while a model trains on its main thread.
-import { Tensor, UnfoldError, Workspace } from "../engine/index.js";
+import { Tensor, UnfoldError, Workspace, formatShape } from "../engine/index.js";
 import { SequenceDataset, type ArrayInput } from "../data/dataset.js";
-import type { Sequential } from "../models/sequential.js";
+import { Embedding, checkTokenIds } from "../layers/embedding.js";
+import type { BatchOptions, Sequential } from "../models/sequential.js";
 import { Adam, type Optimizer } from "./optimizers.js";
 
 export type Metric = "accuracy" | "perplexity";
 
-/** Training data: arrays (batch-major x [N, T, F] and targets) or a prepared dataset. */
-export type TrainingData = { x: ArrayInput; y: ArrayInput } | SequenceDataset;
+/**
+ * Training data: arrays (batch-major x [N, T, F], or [N, T] token ids for a model that starts
+ * with an Embedding; targets; optionally per-sample `lengths` [N] and a `context` [N, size])
+ * or a prepared dataset.
+ */
+export type TrainingData = { x: ArrayInput; y: ArrayInput; lengths?: ArrayLike<number>; context?: ArrayInput } | SequenceDataset;
 
 export interface Logs {
   /** Loss over the epoch's samples (a short last batch weighs what it holds), or of the batch in onBatchEnd. */
@@ -81,31 +86,61 @@ function targetType(model: Sequential): "int32" | "float32" {
 }
 
 function asDataset(model: Sequential, data: TrainingData, what: string): SequenceDataset {
-  const ds = data instanceof SequenceDataset ? data : data && typeof data === "object" && "x" in data && "y" in data ? new SequenceDataset(data.x, data.y, targetType(model)) : null;
+  let ds: SequenceDataset | null = null;
+  if (data instanceof SequenceDataset) ds = data;
+  else if (data && typeof data === "object" && "x" in data && "y" in data) {
+    for (const key of Object.keys(data)) if (!["x", "y", "lengths", "context"].includes(key)) throw new UnfoldError(`${what}: unknown field "${key}" (known: x, y, lengths, context)`);
+    ds = new SequenceDataset(data.x, data.y, targetType(model), { lengths: data.lengths, context: data.context });
+  }
   if (!ds) throw new UnfoldError(`${what} must be { x, y } or a SequenceDataset`);
-  if (ds.features !== model.inputSize) throw new UnfoldError(`${what}: x has ${ds.features} features per step, the model takes ${model.inputSize}`);
+  if (model.inputDType === "int32") {
+    if (!ds.tokens) throw new UnfoldError(`${what}: the model starts with an Embedding and takes token ids x [N, T], got x ${formatShape(ds.xShape)}`);
+    const T = ds.steps;
+    checkTokenIds(ds.x, (model.layers[0] as Embedding).vocab, what, (i) => `x[${Math.floor(i / T)}][${i % T}]`);
+  } else {
+    if (ds.tokens) throw new UnfoldError(`${what}: x ${formatShape(ds.xShape)} holds token ids, but the model takes feature vectors [N, T, ${model.inputSize}] (start it with an Embedding to take tokens)`);
+    if (ds.features !== model.inputSize) throw new UnfoldError(`${what}: x has ${ds.features} features per step, the model takes ${model.inputSize}`);
+  }
   if ((ds.y instanceof Int32Array) !== (targetType(model) === "int32")) throw new UnfoldError(`${what}: ${model.loss!.name} needs ${targetType(model)} targets`);
+  const S = model.context?.size ?? 0;
+  if (S && !ds.context) throw new UnfoldError(`${what}: the model is conditioned on a context of ${S} values per sample; give context [N, ${S}] with the data`);
+  if (!S && ds.context) throw new UnfoldError(`${what}: the data has a context, but the model takes none (build it with { context: { size, mode } })`);
+  if (S && ds.contextSize !== S) throw new UnfoldError(`${what}: context has ${ds.contextSize} values per sample, the model takes ${S}`);
   return ds;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/** Runs batches of `ds` through `fn`, reusing the batch tensors (same shapes, same memory). */
+/** One batch, time-major, with what the model takes besides x. */
+interface Batch {
+  x: Tensor;
+  y: Tensor;
+  options: BatchOptions;
+}
+
+/** Makes the batches of `ds`, reusing the batch tensors (same shapes, same memory). */
 class Batcher {
   private readonly ws = new Workspace();
   constructor(private readonly ds: SequenceDataset) {}
 
-  batch(indices: Int32Array): { x: Tensor; y: Tensor } {
-    const shapes = this.ds.batchShapes(indices.length);
-    const int = this.ds.y instanceof Int32Array;
-    const x = this.ws.get(`x${indices.length}`, shapes.x);
-    const y = this.ws.get(`y${indices.length}`, shapes.y, int ? "int32" : "float32");
-    const xs = new Float32Array(x.size);
+  batch(indices: Int32Array): Batch {
+    const ds = this.ds;
+    const b = indices.length;
+    const shapes = ds.batchShapes(b);
+    const int = ds.y instanceof Int32Array;
+    const x = this.ws.get(`x${b}`, shapes.x, ds.tokens ? "int32" : "float32");
+    const y = this.ws.get(`y${b}`, shapes.y, int ? "int32" : "float32");
+    const xs = ds.tokens ? new Int32Array(x.size) : new Float32Array(x.size);
     const ys = int ? new Int32Array(y.size) : new Float32Array(y.size);
-    this.ds.fillBatch(indices, xs, ys);
+    const lengths = ds.lengths ? new Int32Array(b) : undefined;
+    const cs = shapes.context ? new Float32Array(b * ds.contextSize) : undefined;
+    ds.fillBatch(indices, xs, ys, { lengths, context: cs });
     x.write(xs, true);
     y.write(ys, true);
-    return { x, y };
+    const options: BatchOptions = {};
+    if (lengths) options.lengths = lengths;
+    if (cs) options.context = this.ws.get(`c${b}`, shapes.context!).write(cs, true);
+    return { x, y, options };
   }
 
   dispose(): void {
@@ -113,18 +148,23 @@ class Batcher {
   }
 }
 
-/** Sums a batch's metrics into `acc` (correct predictions, counted rows, summed loss). */
-function accumulateMetrics(model: Sequential, pred: Tensor, y: Tensor, acc: { correct: number; rows: number; lossSum: number; weight: number }, accuracy = true): void {
+/**
+ * Sums a batch's metrics into `acc` (correct predictions, counted rows, summed loss), from the
+ * model's last forward: steps past the samples' lengths are not counted.
+ */
+function accumulateMetrics(model: Sequential, y: Tensor, acc: { correct: number; rows: number; lossSum: number; weight: number }, accuracy = true): void {
   const loss = model.loss!;
   acc.lossSum += loss.lastSum;
   acc.rows += loss.lastCount;
   acc.weight += loss.lastDivisor;
   if (!accuracy || loss.name !== "softmaxCrossEntropy") return;
+  const pred = model.lastOutput!;
+  const mask = model.stepMask();
   const p = pred.toFloat32Array();
   const t = y.toTypedArray();
   const C = pred.shape[pred.shape.length - 1];
   for (let r = 0; r < t.length; r++) {
-    if (t[r] === loss.ignoreIndex) continue;
+    if (t[r] === loss.ignoreIndex || (mask && mask[r] === 0)) continue;
     let best = 0;
     for (let c = 1; c < C; c++) if (p[r * C + c] > p[r * C + best]) best = c;
     if (best === t[r]) acc.correct++;
@@ -149,10 +189,9 @@ export function evaluate(model: Sequential, data: TrainingData, options: { batch
   try {
     for (let start = 0; start < ds.size; start += batchSize) {
       const idx = Int32Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, i) => start + i);
-      const { x, y } = batcher.batch(idx);
-      const pred = model.forward(x);
-      model.loss!.compute(pred, y);
-      accumulateMetrics(model, pred, y, acc, metrics.includes("accuracy"));
+      const { x, y, options: extras } = batcher.batch(idx);
+      model.computeLoss(x, y, extras);
+      accumulateMetrics(model, y, acc, metrics.includes("accuracy"));
     }
   } finally {
     batcher.dispose();
@@ -219,12 +258,12 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
           return history;
         }
         const batchIndex = batches;
-        const { x, y } = batcher.batch(order.subarray(start, Math.min(start + batchSize, ds.size)));
-        const loss = model.lossAndGradients(x, y);
+        const { x, y, options: extras } = batcher.batch(order.subarray(start, Math.min(start + batchSize, ds.size)));
+        const loss = model.lossAndGradients(x, y, extras);
         if (!Number.isFinite(loss)) {
           throw new UnfoldError(`fit: the loss of epoch ${epoch}, batch ${batchIndex} is ${loss}; that batch was not applied and the weights keep their last good values — try a lower learning rate or gradient clipping (clipNorm)`);
         }
-        accumulateMetrics(model, model.lastOutput!, y, acc, metrics.includes("accuracy"));
+        accumulateMetrics(model, y, acc, metrics.includes("accuracy"));
         lr = optimizer.lr;
         let gradNorm: number;
         try {
