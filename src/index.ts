@@ -3,12 +3,18 @@ export { init, initSync, Tensor, UnfoldError } from "./engine/index.js";
 export type { DType, NestedArray, TensorData } from "./engine/index.js";
 export { Rng } from "./data/rng.js";
 export { Layer, type RunContext } from "./layers/layer.js";
-export { RecurrentLayer, type RecurrentOptions } from "./layers/recurrent.js";
+export {
+  RecurrentLayer, CellLayer, torchParamName, fromTorchStateDict,
+  type RecurrentOptions, type StackableOptions, type SkipMode, type LayerConfig,
+} from "./layers/recurrent.js";
 export { LSTM, type LSTMOptions } from "./layers/lstm.js";
 export { GRU, type GRUOptions } from "./layers/gru.js";
 export { Elman, type ElmanOptions } from "./layers/elman.js";
 export { Jordan, type JordanOptions } from "./layers/jordan.js";
 export { Dense, type DenseOptions, type Activation } from "./layers/dense.js";
+export { Dropout, type DropoutOptions } from "./layers/dropout.js";
+export { Stack, type StackOptions } from "./layers/stack.js";
+export { Bidirectional, type BidirectionalOptions, type MergeMode } from "./layers/bidirectional.js";
 export { Embedding, type EmbeddingOptions } from "./layers/embedding.js";
 export { SequencePooling, type SequencePoolingOptions, type PoolingMode } from "./layers/pooling.js";
 export { Loss, type LossName, type LossOptions } from "./layers/losses.js";

@@ -160,7 +160,7 @@ describe("step(): errors", () => {
     expect(() => model.setState([new Float32Array(5), new Float32Array(5)])).toThrow(/not a whole number of rows of 3/);
     expect(() => model.setState([new Float32Array(6), new Float32Array(6).fill(NaN)])).toThrow(/lstm0.c value 0 is NaN/);
     const pooled = new Sequential([new GRU({ units: 3 }), new SequencePooling({ mode: "mean" })], { inputSize: I });
-    expect(() => pooled.step(x2)).toThrow(/a "mean" pooling head needs the whole sequence/);
+    expect(() => pooled.step(x2)).toThrow(/pooling layer "pooling0" needs the whole sequence/);
     const ctxModel = new Sequential([new GRU({ units: 3 })], { inputSize: I, context: { size: 2, mode: "input" } });
     expect(() => ctxModel.step(x2)).toThrow(/conditioned on a context; start the stream with resetState\(\{ context \}\)/);
     const bad = Tensor.zeros([2, 3]);
@@ -170,7 +170,7 @@ describe("step(): errors", () => {
     const badId = Tensor.fromArray([1, 7], [2], "int32");
     expect(() => tokens.step(badId)).toThrow(/step: token id 7 at sample 1 is outside the vocabulary \[0, 3\]/);
     const bidir = new Sequential([new Bidirectional(new LSTM({ units: 2 })), new Dense({ units: 2 })], { inputSize: I });
-    expect(() => bidir.step(x2)).toThrow(/bidirectional layer "bidirectional0" reads the sequence backwards too, so it cannot run one step at a time/);
+    expect(() => bidir.step(x2)).toThrow(/bidirectional layer "bidirectional0" needs the whole sequence \(it reads it backwards or pools it\), so it cannot run one step at a time/);
     const stacked = new Sequential([new Stack([new GRU({ units: 2 }), new Bidirectional(new GRU({ units: 2 }))])], { inputSize: I });
     expect(() => stacked.step(x2)).toThrow(/cannot run one step at a time/);
     for (const t of [seq, x2, x3, bad, badId]) t.dispose();

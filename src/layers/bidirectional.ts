@@ -36,6 +36,10 @@ export interface BidirectionalOptions {
  */
 export class Bidirectional extends RecurrentLayer {
   readonly kind = "bidirectional";
+
+  override get causal(): boolean {
+    return false;
+  }
   readonly merge: MergeMode;
   readonly stateNames: readonly string[];
   /** The layer given, running forwards (or, over a stack, the stack it described). */

@@ -38,7 +38,7 @@ export function checkTokenIds(ids: ArrayLike<number>, vocab: number, what: strin
 export class Embedding extends Layer {
   readonly kind = "embedding";
   /** What the layer takes: token ids, not feature vectors. */
-  readonly inputDType = "int32" as const;
+  override readonly inputDType = "int32" as const;
   readonly vocab: number;
   readonly dim: number;
   /** The padding row, in [0, vocab), or −1 for none. */

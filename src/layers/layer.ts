@@ -1,4 +1,4 @@
-import { ParamStore, Tensor, UnfoldError, Workspace, formatShape } from "../engine/index.js";
+import { ParamStore, Tensor, UnfoldError, Workspace, formatShape, type DType } from "../engine/index.js";
 import type { Rng } from "../data/rng.js";
 
 /** Makes the initial values of one parameter. */
@@ -42,6 +42,17 @@ export abstract class Layer {
 
   /** The kind, used for parameter names and messages (`lstm`, `dense`, …). */
   abstract readonly kind: string;
+
+  /** What the layer reads: float32 features, or int32 token ids (Embedding). */
+  readonly inputDType: DType = "float32";
+
+  /**
+   * Whether the output at step t depends only on steps 0..t, so the layer can run one step
+   * at a time (streaming). False for layers that read the sequence backwards or pool it whole.
+   */
+  get causal(): boolean {
+    return true;
+  }
 
   /**
    * The resolved constructor options (defaults filled in), a plain JSON-able object: with

@@ -22,6 +22,11 @@ export interface SequencePoolingOptions {
  */
 export class SequencePooling extends Layer {
   readonly kind = "pooling";
+
+  /** "last" streams (the answer for the prefix so far); "mean" and "max" need the whole sequence. */
+  override get causal(): boolean {
+    return this.mode === "last";
+  }
   readonly mode: PoolingMode;
   override readonly options: Readonly<SequencePoolingOptions>;
   private steps = 0;

@@ -42,6 +42,10 @@ function levelStateName(name: string, level: number): string {
  */
 export class Stack extends RecurrentLayer {
   readonly kind = "stack";
+
+  override get causal(): boolean {
+    return this.layers.every((l) => l.causal);
+  }
   readonly layers: readonly RecurrentLayer[];
   readonly dropout: number;
   readonly skip: SkipMode;

@@ -1,13 +1,11 @@
 import { ParamStore, Tensor, UnfoldError, Workspace, engine, formatShape, type DType } from "../engine/index.js";
 import { Rng } from "../data/rng.js";
-import { Bidirectional } from "../layers/bidirectional.js";
 import { Dense } from "../layers/dense.js";
 import { Embedding, checkTokenIds } from "../layers/embedding.js";
 import type { Layer, RunContext } from "../layers/layer.js";
 import { Loss, type LossName } from "../layers/losses.js";
 import { SequencePooling } from "../layers/pooling.js";
 import { RecurrentLayer, checkLengths } from "../layers/recurrent.js";
-import { Stack } from "../layers/stack.js";
 
 /**
  * How a fixed per-sample context vector c [B, size] conditions the model (the
@@ -116,9 +114,9 @@ export class Sequential {
     }
     if (!Array.isArray(layers) || layers.length === 0) throw new UnfoldError("Sequential needs at least one layer");
     layers.forEach((layer, i) => {
-      if (i > 0 && layer instanceof Embedding) throw new UnfoldError(`Sequential: an Embedding takes token ids, so it can only be the first layer (it is layer ${i})`);
+      if (i > 0 && layer.inputDType !== "float32") throw new UnfoldError(`Sequential: an Embedding takes token ids, so it can only be the first layer (it is layer ${i})`);
     });
-    const tokens = layers[0] instanceof Embedding;
+    const tokens = layers[0].inputDType === "int32";
     let inputSize = options.inputSize;
     if (tokens) {
       const vocab = (layers[0] as Embedding).vocab;
@@ -384,10 +382,9 @@ export class Sequential {
   step(x: Tensor, state?: readonly ArrayLike<number>[]): StepResult {
     this.checkAlive();
     for (const layer of this.layers) {
-      if (layer instanceof SequencePooling && layer.mode !== "last") {
-        throw new UnfoldError(`step: a "${layer.mode}" pooling head needs the whole sequence; streaming works through "last" pooling, recurrent layers and per-step layers`);
+      if (!layer.causal) {
+        throw new UnfoldError(`step: ${layer.kind} layer "${layer.label}" needs the whole sequence (it reads it backwards or pools it), so it cannot run one step at a time; use forward() over the whole sequence`);
       }
-      if (!isCausal(layer)) throw new UnfoldError(`step: ${layer.kind} layer "${layer.label}" reads the sequence backwards too, so it cannot run one step at a time; use forward() over the whole sequence`);
     }
     const tokens = this.inputDType === "int32";
     if (tokens ? x.dtype !== "int32" || x.shape.length !== 1 : x.dtype !== "float32" || x.shape.length !== 2 || x.shape[1] !== this.inputSize) {
@@ -532,13 +529,6 @@ export class Sequential {
     this.stream = null;
     this.disposed = true;
   }
-}
-
-/** Whether a layer's output at step t depends only on steps 0..t, so it can stream one step at a time. */
-function isCausal(layer: Layer): boolean {
-  if (layer instanceof Bidirectional) return false;
-  if (layer instanceof Stack) return layer.layers.every(isCausal);
-  return true;
 }
 
 function resolveContext(options: ContextOptions): ContextOptions {
