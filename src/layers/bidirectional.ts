@@ -125,7 +125,7 @@ export class Bidirectional extends RecurrentLayer {
     return out;
   }
 
-  protected runBackward(_x: Tensor, dy: Tensor | null, dFinalState: readonly (Tensor | null)[] | undefined): Tensor {
+  protected runBackward(x: Tensor, dy: Tensor | null, dFinalState: readonly (Tensor | null)[] | undefined): Tensor {
     const k = engine().k;
     const fwd = this.fwd!, rev = this.rev!;
     const [dFinalF, dFinalR] = this.split(dFinalState);
@@ -157,8 +157,10 @@ export class Bidirectional extends RecurrentLayer {
           break;
       }
     }
+    fwd.needsInputGrad = rev.needsInputGrad = this.needsInputGrad;
     const dxF = fwd.backward(dyF, dFinalF);
     const dxR = rev.backward(dyR && this.returnSequences ? this.reversed("dyReversed", dyR) : dyR, dFinalR);
+    if (!this.needsInputGrad) return this.noInputGrad(x);
     const dx = this.reversed("dx", dxR);
     k.f32_add(dx.ptr, dx.ptr, dxF.ptr, dx.size);
     return dx;

@@ -173,6 +173,7 @@ export class GRU extends CellLayer {
     // Input side, the same in both forms: dW_ih += dgatesᵀ · X, db_ih = Σ dgates, dX = dgates · W_ih.
     k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, G, I, T * B, G, I, I, 1);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, G, 1);
+    if (!this.needsInputGrad) return this.noInputGrad(x);
     k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, G, G, I, I, 0);
     return dx;
   }

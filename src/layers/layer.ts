@@ -43,6 +43,13 @@ export abstract class Layer {
   /** The kind, used for parameter names and messages (`lstm`, `dense`, …). */
   abstract readonly kind: string;
 
+  /**
+   * Whether backward computes dL/d(input). A model turns it off for a first layer that reads
+   * data, since nothing upstream needs that gradient; layers that honour it then skip their
+   * input-gradient GEMM and return an empty [..., 0] tensor (see `noInputGrad`).
+   */
+  needsInputGrad = true;
+
   /** What the layer reads: float32 features, or int32 token ids (Embedding). */
   readonly inputDType: DType = "float32";
 
@@ -130,6 +137,11 @@ export abstract class Layer {
   protected get params(): ParamStore {
     if (!this.store) throw new UnfoldError(`${this.kind} layer is not part of a model yet: add it to a model before running it`);
     return this.store;
+  }
+
+  /** The empty [..., 0] gradient a layer returns when `needsInputGrad` is off. */
+  protected noInputGrad(x: Tensor): Tensor {
+    return this.ws.get("noInputGrad", [...x.shape.slice(0, -1), 0]);
   }
 
   /** Keeps the forward input for backward (the caller keeps it alive until then). */

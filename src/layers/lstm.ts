@@ -131,6 +131,7 @@ export class LSTM extends CellLayer {
     k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, this.recurrentInputs(hs), 0, 4 * H, H, T * B, 4 * H, H, H, 1);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, 4 * H, 1);
     k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, 4 * H, 1);
+    if (!this.needsInputGrad) return this.noInputGrad(x);
     // dX = dgates · W_ih   ((TB x 4H)·(4H x I))
     k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, 4 * H, 4 * H, I, I, 0);
     return dx;

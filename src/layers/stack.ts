@@ -159,7 +159,7 @@ export class Stack extends RecurrentLayer {
     return out;
   }
 
-  protected runBackward(_x: Tensor, dy: Tensor | null, dFinalState: readonly (Tensor | null)[] | undefined): Tensor {
+  protected runBackward(x: Tensor, dy: Tensor | null, dFinalState: readonly (Tensor | null)[] | undefined): Tensor {
     const k = engine().k;
     const L = this.layers.length, T = this.steps, B = this.batch, I = this.inputSize, rows = T * B;
     const dFinal = this.split(dFinalState);
@@ -169,7 +169,11 @@ export class Stack extends RecurrentLayer {
     const dDropped: Tensor[] = [];
     if (concat) for (let j = 0; j < L - 1; j++) dDropped.push(this.ws.get(`dd${j}`, [T, B, this.layers[j].units]));
     if (this.skip === "dense") dDropped.forEach((d) => d.fill(0));
-    const dx = concat ? this.ws.zeros("dx", [T, B, I]) : null;
+    // Only level 0 reads x alone; with concatenated skips the levels above still need their
+    // input gradients for the lower outputs' columns, and simply drop the x columns.
+    const wantDx = this.needsInputGrad;
+    this.layers[0].needsInputGrad = wantDx;
+    const dx = concat && wantDx ? this.ws.zeros("dx", [T, B, I]) : null;
     let dOut: Tensor | null = dy;
     for (let l = L - 1; l >= 0; l--) {
       const layer = this.layers[l];
@@ -184,6 +188,7 @@ export class Stack extends RecurrentLayer {
         dIn = total;
       }
       if (l === 0) {
+        if (!wantDx) return this.noInputGrad(x);
         if (!dx) return dIn;
         k.f32_add(dx.ptr, dx.ptr, dIn.ptr, dx.size);
         return dx;
@@ -194,7 +199,7 @@ export class Stack extends RecurrentLayer {
       }
       // Split dIn = [dx part, lower outputs' parts] by columns, as inputOf concatenated them.
       const W = this.inWidths[l];
-      k.f32_copy_cols(dx!.ptr, I, dIn.ptr, W, rows, I, 1);
+      if (dx) k.f32_copy_cols(dx.ptr, I, dIn.ptr, W, rows, I, 1);
       let col = I;
       for (let j = this.skip === "input" ? l - 1 : 0; j < l; j++) {
         const w = this.layers[j].units;

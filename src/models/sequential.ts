@@ -6,6 +6,10 @@ import type { Layer, RunContext } from "../layers/layer.js";
 import { Loss, type LossName } from "../layers/losses.js";
 import { SequencePooling } from "../layers/pooling.js";
 import { RecurrentLayer, checkLengths } from "../layers/recurrent.js";
+import { layerConfig } from "../layers/registry.js";
+import type { LayerConfig } from "../layers/recurrent.js";
+import type { LossOptions } from "../layers/losses.js";
+import { matchWeights, modelParts, readModelFile, writeModelFile } from "../io/model-file.js";
 
 /**
  * How a fixed per-sample context vector c [B, size] conditions the model (the
@@ -38,6 +42,21 @@ export interface SequentialOptions {
   seed?: number;
   /** Condition every sequence on a fixed per-sample vector given with the input. */
   context?: ContextOptions;
+}
+
+/**
+ * A model's architecture as plain JSON: what `Sequential.fromConfig` builds again (with fresh
+ * weights) and what a saved model file describes itself with.
+ */
+export interface ModelConfig {
+  /** Features per input step; for token input, the vocabulary size. */
+  inputSize: number;
+  /** The training loss, by name and options, or null for none. */
+  loss: { name: LossName; options: LossOptions } | null;
+  /** The context's width and mode, or null. */
+  context: ContextOptions | null;
+  /** Every layer's kind and resolved options, in order (composites hold their parts' configs). */
+  layers: LayerConfig[];
 }
 
 /** What a forward pass takes besides the input. */
@@ -276,10 +295,14 @@ export class Sequential {
   /**
    * Back through every layer from the gradient of the last forward's output; adds into the
    * parameter gradients, leaves the context's gradient in `contextGrad`, and returns the
-   * input's gradient (for token input, an empty [T, B, 0] tensor: ids have none).
+   * input's gradient (for token input, an empty [T, B, 0] tensor: ids have none). With
+   * `{ inputGrad: false }` the first layer skips computing it (training needs only the
+   * parameters' gradients) and the result is an empty [..., 0] tensor.
    */
-  backward(dy: Tensor): Tensor {
+  backward(dy: Tensor, options: { inputGrad?: boolean } = {}): Tensor {
     this.checkAlive();
+    // A context joined to the first layer's input needs that layer's input gradient.
+    this.layers[0].needsInputGrad = (options.inputGrad ?? true) || this.contextAt === 0;
     const k = engine().k;
     const c = this.lastContext;
     const dc = c ? this.ws.zeros("dcontext", c.shape) : null;
@@ -350,7 +373,7 @@ export class Sequential {
     this.forward(x, { ...options, training: true });
     this.params.zeroGrads();
     const value = this.lossOfOutput(target);
-    this.backward(this.loss.grad);
+    this.backward(this.loss.grad, { inputGrad: false });
     return value;
   }
 
@@ -517,6 +540,105 @@ export class Sequential {
       for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new UnfoldError(`parameter "${name}" value ${i} is ${data[i]}: weights must be finite`);
     }
     for (const [name, data] of Object.entries(weights)) this.params.write(name, data);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Architecture, save and load: the file format is described in io/model-file.ts.
+
+  /** The architecture (weights aside), as plain JSON: `Sequential.fromConfig(model.config)` builds the same model with fresh weights. */
+  get config(): ModelConfig {
+    const loss = this.loss;
+    const config: ModelConfig = {
+      inputSize: this.inputSize,
+      loss: loss ? { name: loss.name, options: loss.name === "softmaxCrossEntropy" ? { reduction: loss.reduction, ignoreIndex: loss.ignoreIndex } : { reduction: loss.reduction } } : null,
+      context: this.context ? { size: this.context.size, mode: this.context.mode } : null,
+      layers: this.layers.map(layerConfig),
+    };
+    // A deep copy: the caller may change it without touching the layers' options.
+    return JSON.parse(JSON.stringify(config)) as ModelConfig;
+  }
+
+  /**
+   * A new model of the architecture `config` describes (as `model.config` gives it, or parsed
+   * from JSON: every option is validated by the constructor it goes to), with fresh weights
+   * drawn from `seed` (default 0).
+   */
+  static fromConfig(config: ModelConfig, options: { seed?: number } = {}): Sequential {
+    const { layers, options: modelOptions } = modelParts(config);
+    return new Sequential(layers, options.seed === undefined ? modelOptions : { ...modelOptions, seed: options.seed });
+  }
+
+  /**
+   * The parameters (names and shapes, in store order) that `new Sequential(layers, options)`
+   * would have, worked out in JavaScript alone: the loader checks a file against it before
+   * anything is allocated in wasm memory. It builds `layers`, so they cannot be used again.
+   * It follows the constructor's naming (a test holds the two together); the constructor
+   * still does the full validation.
+   */
+  static paramLayout(layers: Layer[], options: SequentialOptions = {}): { name: string; shape: readonly number[] }[] {
+    if (!Array.isArray(layers) || layers.length === 0) throw new UnfoldError("Sequential needs at least one layer");
+    const tokens = layers[0].inputDType === "int32";
+    const inputSize = tokens ? (layers[0] as Embedding).vocab : options.inputSize;
+    if (typeof inputSize !== "number" || !Number.isInteger(inputSize) || inputSize < 1) {
+      throw new UnfoldError(`Sequential: inputSize must be a whole number >= 1 (features per step), got ${String(inputSize)}`);
+    }
+    const context = options.context === undefined ? null : resolveContext(options.context);
+    const contextAt = context && context.mode !== "initialState" ? (tokens ? 1 : 0) : -1;
+    let size = inputSize;
+    const counts = new Map<string, number>();
+    layers.forEach((layer, i) => {
+      if (i > 0 && layer.inputDType !== "float32") throw new UnfoldError(`Sequential: an Embedding takes token ids, so it can only be the first layer (it is layer ${i})`);
+      const n = counts.get(layer.kind) ?? 0;
+      counts.set(layer.kind, n + 1);
+      if (i === contextAt) size += context!.size;
+      size = layer.build(size, `${layer.kind}${n}`);
+    });
+    const owned: Layer[] = [...layers];
+    if (context && context.mode !== "input") {
+      const target = layers.find((l): l is RecurrentLayer => l instanceof RecurrentLayer);
+      if (!target) throw new UnfoldError(`Sequential: context mode "${context.mode}" sets the initial state of the first recurrent layer, and the model has none`);
+      target.stateNames.forEach((name, s) => {
+        const projection = new Dense({ units: target.stateSizes[s], activation: "tanh" });
+        projection.build(context.size, `context.${name.replace(/^([^_]+)/, "$10")}`);
+        owned.push(projection);
+      });
+    }
+    return owned.flatMap((l) => l.paramSpecs.map((p) => ({ name: p.name, shape: p.shape })));
+  }
+
+  /**
+   * The model as a safetensors file: every parameter under its name, and in the metadata the
+   * architecture (`config`), the generator's state, a format name and version, and
+   * `metadata` — free-form JSON of the caller's (a tokenizer's vocabulary, say), given back
+   * by `load`. Python's `safetensors` opens it.
+   */
+  save(metadata?: Record<string, unknown>): Uint8Array {
+    this.checkAlive();
+    const params = this.params.entries.map((e) => ({ name: e.name, shape: e.shape, data: this.params.read(e.name) }));
+    return writeModelFile({ params, config: this.config, rng: this.rng.getState() }, metadata);
+  }
+
+  /**
+   * Rebuilds a model `save` wrote: the architecture from its description, then its weights
+   * (bit for bit) and generator state, so it predicts exactly as the saved model did. Returns
+   * the model (the caller owns it: dispose it) and the metadata given to `save`. Throws an
+   * UnfoldError for a corrupt or foreign file, an unknown format version or an invalid
+   * option; everything is checked before any wasm memory is allocated.
+   */
+  static load(bytes: Uint8Array | ArrayBuffer): { model: Sequential; metadata: Record<string, unknown> } {
+    const file = readModelFile(bytes);
+    const dry = modelParts(file.config);
+    const weights = matchWeights(Sequential.paramLayout(dry.layers, dry.options), file.tensors);
+    const { layers, options } = modelParts(file.config);
+    const model = new Sequential(layers, options);
+    try {
+      model.setWeights(Object.fromEntries(weights));
+      model.rng.setState(file.rng);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return { model, metadata: file.metadata };
   }
 
   dispose(): void {
