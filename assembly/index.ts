@@ -11,3 +11,7 @@ export * from "./embedding";
 export * from "./pooling";
 export * from "./sequence";
 export * from "./dropout";
+export * from "./reservoir";
+export * from "./attention";
+export * from "./tree";
+export * from "./ntm";

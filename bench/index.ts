@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   gemm: () => import("./gemm.js"),
   rnn: () => import("./rnn.js"),
   bidir: () => import("./bidir.js"),
+  size: () => import("./size.js"),
 };
 
 async function main(): Promise<void> {

@@ -19,7 +19,7 @@ export { Embedding, type EmbeddingOptions } from "./layers/embedding.js";
 export { SequencePooling, type SequencePoolingOptions, type PoolingMode } from "./layers/pooling.js";
 export { Loss, type LossName, type LossOptions } from "./layers/losses.js";
 export {
-  Sequential, type SequentialOptions, type ContextOptions, type ContextMode, type ForwardOptions, type BatchOptions, type StepResult,
+  Sequential, type SequentialOptions, type ModelConfig, type ContextOptions, type ContextMode, type ForwardOptions, type BatchOptions, type StepResult,
 } from "./models/sequential.js";
 export { checkGradients, type GradientCheckInput, type GradientCheckOptions, type GradientCheckResult } from "./train/gradcheck.js";
 export {
@@ -33,3 +33,20 @@ export { SequenceDataset, type ArrayInput, type ShapedArray, type SequenceDatase
 export { padSequences, type PadOptions, type PaddedBatch } from "./data/padding.js";
 export { addingProblem, signProblem } from "./data/tasks.js";
 export { readSafetensors, writeSafetensors, type SafeTensor, type SafeDType } from "./io/safetensors.js";
+export { registerLayer, layerFromConfig, layerConfig, isRegisteredLayer, registeredLayerKinds, type LayerFactory } from "./layers/registry.js";
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from "./io/model-file.js";
+export { importTorch, exportTorch, torchModuleFor, type TorchModules, type TorchImportOptions } from "./io/torch.js";
+export { importTfjs, type TfjsImportOptions, type TfjsWeightData } from "./io/tfjs.js";
+export { saveToIndexedDB, loadFromIndexedDB, deleteFromIndexedDB, toBlob, saveFile, loadFile, type IndexedDBOptions } from "./io/storage.js";
+export {
+  EchoStateNetwork, estimateSpectralRadius, choleskySolve, nrmse,
+  type EchoStateOptions, type ResolvedEchoStateOptions, type OnlineFitOptions, type SparseReservoir,
+} from "./models/esn.js";
+export { mackeyGlass, type MackeyGlassOptions } from "./data/mackey-glass.js";
+export { trainInWorker, serveTrainingWorker, type WorkerTrainingOptions, type WorkerLike } from "./worker/index.js";
+export { RecursiveNet, type RecursiveNetOptions, type ResolvedRecursiveNetOptions, type TreeCell, type TreeFitOptions } from "./models/recursive.js";
+export {
+  arithmeticTrees, evaluateMod10, expressionText, treeDepth, PLUS, TIMES, type BinaryTree, type ArithmeticTreesOptions,
+} from "./data/expressions.js";
+export { NTM, NTM_MEMORY_INIT, type NTMOptions, type ResolvedNTMOptions } from "./models/ntm.js";
+export { copyTaskBatch, bitErrors, type CopyBatch } from "./data/copy-task.js";

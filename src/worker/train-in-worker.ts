@@ -1,0 +1,188 @@
+// fit() off the main thread. A model cannot cross to a worker (its memory is this thread's
+// wasm instance), so trainInWorker sends what makes it — the model as `save()` writes it
+// (architecture, weights, RNG state) and the optimizer's options and state — with the data;
+// the worker loads the same model, runs fit(), streams its logs back, and returns what
+// training left, which is written into the model here. Training in the worker gives the bits
+// fit() would give on this thread.
+import { UnfoldError } from "../engine/index.js";
+import { SequenceDataset } from "../data/dataset.js";
+import type { Sequential } from "../models/sequential.js";
+import type { FitOptions, History, Logs, TrainingData } from "../train/fit.js";
+import type { Optimizer } from "../train/optimizers.js";
+import { buffersOf, workerPort, type FromWorker, type PlainData, type PlainFitOptions, type Port, type ToWorker, type WorkerLike } from "./protocol.js";
+import { OPTIMIZERS, nodeBuiltin } from "./serve.js";
+
+export type { WorkerLike } from "./protocol.js";
+
+export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "onEpochEnd"> {
+  /** Called on this thread with each batch's logs, as the worker sends them (not awaited). */
+  onBatchEnd?: (batch: number, logs: Logs) => void;
+  /** Called on this thread with each epoch's logs (not awaited). */
+  onEpochEnd?: (epoch: number, logs: Logs) => void;
+  /**
+   * Called after every epoch with a copy of the weights the worker holds then, by name (as
+   * `getWeights()` gives them): load them into a second model to sample while training goes
+   * on. The weights are sent only when this is given.
+   */
+  onWeights?: (weights: Record<string, Float32Array>, epoch: number) => void;
+  /**
+   * Makes the worker. By default Unfold starts one itself — a module Worker in browsers, Deno
+   * and Bun, a worker_threads Worker in Node — that loads this same module by its URL. A
+   * bundled app, whose bundle is not that module, gives a worker of its own whose module calls
+   * `serveTrainingWorker()`:
+   * `() => new Worker(new URL("./training-worker.js", import.meta.url), { type: "module" })`.
+   * In Deno the default worker reads Unfold's file, so it needs read permission (--allow-read).
+   */
+  createWorker?: () => WorkerLike;
+}
+
+const PLAIN_FIT_KEYS = ["epochs", "batchSize", "shuffle", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "yieldEveryMs"] as const;
+const KNOWN = [...PLAIN_FIT_KEYS, "optimizer", "validationData", "signal", "onBatchEnd", "onEpochEnd", "onWeights", "createWorker"];
+
+function toPlainData(model: Sequential, data: TrainingData, what: string): PlainData {
+  if (!model.loss) throw new UnfoldError("trainInWorker: the model has no loss; pass { loss } to the Sequential constructor");
+  let ds: SequenceDataset;
+  if (data instanceof SequenceDataset) ds = data;
+  else if (data && typeof data === "object" && "x" in data && "y" in data) {
+    for (const key of Object.keys(data)) if (!["x", "y", "lengths", "context"].includes(key)) throw new UnfoldError(`${what}: unknown field "${key}" (known: x, y, lengths, context)`);
+    // Validated and flattened here (errors come from this thread), checked against the model in the worker by fit.
+    ds = new SequenceDataset(data.x, data.y, model.loss.name === "softmaxCrossEntropy" ? "int32" : "float32", { lengths: data.lengths, context: data.context });
+  } else {
+    throw new UnfoldError(`${what} must be { x, y } or a SequenceDataset`);
+  }
+  const plain: PlainData = { x: { data: ds.x, shape: [...ds.xShape] }, y: { data: ds.y, shape: [...ds.yShape] } };
+  if (ds.lengths) plain.lengths = ds.lengths;
+  if (ds.context) plain.context = { data: ds.context, shape: [ds.size, ds.contextSize] };
+  return plain;
+}
+
+/** The optimizer as data; it is bound to the model first (which throws if it belongs to another). */
+function describeOptimizer(model: Sequential, optimizer: Optimizer) {
+  if (!(optimizer.name in OPTIMIZERS) || OPTIMIZERS[optimizer.name] !== optimizer.constructor) {
+    throw new UnfoldError(`trainInWorker: the optimizer ${optimizer.name} cannot be rebuilt in a worker (known: ${Object.keys(OPTIMIZERS).join(", ")})`);
+  }
+  if (typeof optimizer.options.lr === "function") {
+    throw new UnfoldError("trainInWorker: the optimizer's learning rate is a schedule (a function), which cannot be sent to a worker; give it a number, or train with fit()");
+  }
+  optimizer.bind(model.params);
+  const options: Record<string, unknown> = {};
+  // Resolved options, without the nulls that mean "off" (the constructors take those as absent).
+  for (const [key, value] of Object.entries(optimizer.options)) if (value !== null) options[key] = Array.isArray(value) ? [...value] : value;
+  return { name: optimizer.name, options, state: optimizer.getState() };
+}
+
+/** The worker Unfold starts by default: it loads this module by URL and serves. */
+async function defaultWorker(): Promise<WorkerLike> {
+  const url = import.meta.url;
+  const WebWorker = (globalThis as { Worker?: new (url: string, options: object) => WorkerLike }).Worker;
+  if (typeof WebWorker === "function") {
+    // Browsers, Deno, Bun: a module worker from a two-line module that imports this one.
+    const source = `import { serveTrainingWorker } from ${JSON.stringify(url)};\nserveTrainingWorker();\n`;
+    const blobUrl = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    return new WebWorker(blobUrl, { type: "module", name: "unfold-training" });
+  }
+  // Node: worker_threads, evaluating a script that imports this module (ESM or CJS build) by URL.
+  const threads = await nodeBuiltin<{ Worker: new (code: string, options: object) => WorkerLike }>("node:worker_threads");
+  const source = `import(${JSON.stringify(url)}).then((m) => m.serveTrainingWorker()).catch((e) => { require("node:worker_threads").parentPort.postMessage({ type: "error", name: "Error", message: "could not load Unfold in the worker from ${url}: " + (e && e.message) }); });`;
+  return new threads.Worker(source, { eval: true, name: "unfold-training" });
+}
+
+function failure(name: string, message: string): Error {
+  return name === "UnfoldError" ? new UnfoldError(message) : Object.assign(new Error(message), { name });
+}
+
+/**
+ * Trains `model` with fit() in a worker, so this thread stays free (a page keeps drawing
+ * and answering input). Takes fit's data and options, plus `onWeights` and `createWorker`;
+ * the callbacks run here as the worker's messages arrive. `signal` cancels: the worker stops
+ * after its current batch and the promise resolves with `stopped: "aborted"`. When training
+ * ends — done, stopped, or rejected by fit (e.g. a non-finite loss) — the weights and RNG
+ * state it reached are written into `model`, and the optimizer's state into `optimizer`, as
+ * fit() leaves them on this thread. Do not use the model for anything else until the promise
+ * settles.
+ */
+export async function trainInWorker(model: Sequential, data: TrainingData, options: WorkerTrainingOptions = {}): Promise<History> {
+  for (const key of Object.keys(options)) if (!KNOWN.includes(key)) throw new UnfoldError(`trainInWorker: unknown option "${key}" (known: ${KNOWN.join(", ")})`);
+  const fit: PlainFitOptions = {};
+  for (const key of PLAIN_FIT_KEYS) if (options[key] !== undefined) (fit as Record<string, unknown>)[key] = options[key];
+  const saved = model.save();
+  const message: ToWorker = {
+    type: "train",
+    model: saved,
+    data: toPlainData(model, data, "training data"),
+    validationData: options.validationData ? toPlainData(model, options.validationData, "validationData") : null,
+    fit,
+    optimizer: options.optimizer ? describeOptimizer(model, options.optimizer) : null,
+    sendWeights: typeof options.onWeights === "function",
+  };
+  const signal = options.signal;
+  if (signal?.aborted) return { epochs: [], stopped: "aborted" };
+
+  const worker = options.createWorker ? options.createWorker() : await defaultWorker();
+  const port: Port = workerPort(worker);
+  return new Promise<History>((resolve, reject) => {
+    let settled = false;
+    const onAbort = () => port.post({ type: "cancel" } satisfies ToWorker);
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      port.terminate();
+      try {
+        outcome();
+      } catch (e) {
+        reject(e);
+      }
+    };
+    /** Writes what training left into the model (and the optimizer). */
+    const apply = (state: { weights?: Record<string, Float32Array>; rng?: number[]; optimizer?: unknown }) => {
+      if (!state.weights) return;
+      try {
+        model.setWeights(state.weights);
+      } catch (e) {
+        throw new UnfoldError(`trainInWorker: the trained weights could not be written into the model (was it disposed while it trained?): ${(e as Error).message}`);
+      }
+      if (state.rng) model.rng.setState(state.rng);
+      if (state.optimizer && options.optimizer) options.optimizer.setState(state.optimizer as never);
+    };
+    port.onFailure((why) =>
+      finish(() =>
+        reject(
+          new UnfoldError(
+            `trainInWorker: the training worker failed: ${why}` +
+              (options.createWorker || typeof document === "undefined" ? "" : ". In a bundled app, pass createWorker returning a worker whose module calls serveTrainingWorker() (see trainInWorker's documentation)"),
+          ),
+        ),
+      ),
+    );
+    port.onMessage((raw) => {
+      const m = raw as FromWorker;
+      switch (m.type) {
+        case "ready":
+          port.post(message, buffersOf([saved]));
+          signal?.addEventListener("abort", onAbort, { once: true });
+          if (signal?.aborted) onAbort();
+          break;
+        case "batch":
+          options.onBatchEnd?.(m.batch, m.logs);
+          break;
+        case "epoch":
+          options.onEpochEnd?.(m.epoch, m.logs);
+          if (m.weights) options.onWeights?.(m.weights, m.epoch);
+          break;
+        case "done":
+          finish(() => {
+            apply(m);
+            resolve(m.history);
+          });
+          break;
+        case "error":
+          finish(() => {
+            apply(m);
+            reject(failure(m.name, m.message));
+          });
+          break;
+      }
+    });
+  });
+}

@@ -1,0 +1,216 @@
+// Seq2Seq: finite-difference checks through the whole model (embeddings, encoder, the
+// bridge between encoder and decoder states, the input context, each attention score, the
+// heads) with variable source and target lengths; decoding step by step agreeing with the
+// teacher-forced pass; scheduled sampling; save and load; errors. The learning tests on the
+// generated tasks are in seq2seq-learning.test.ts.
+import { describe, expect, it } from "vitest";
+import { Tensor, UnfoldError, initSync } from "../src/engine/index.js";
+import { Bidirectional } from "../src/layers/bidirectional.js";
+import { Elman } from "../src/layers/elman.js";
+import { GRU } from "../src/layers/gru.js";
+import { LSTM } from "../src/layers/lstm.js";
+import { Seq2Seq, linearRamp, type Seq2SeqData, type Seq2SeqOptions } from "../src/models/seq2seq.js";
+import { checkGradients } from "../src/train/gradcheck.js";
+import { Adam } from "../src/train/optimizers.js";
+import { expectBitEqual } from "./helpers.js";
+
+initSync();
+
+const SV = 7, TV = 6, BOS = 0, EOS = 1;
+
+/** Pairs with sources of 1–5 tokens and targets of 0–4, deterministic. */
+function pairs(n: number, seed = 1): Seq2SeqData {
+  let s = seed;
+  const next = (m: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % m;
+  };
+  const source: number[][] = [], target: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    source.push(Array.from({ length: 1 + next(5) }, () => next(SV)));
+    target.push(Array.from({ length: next(5) }, () => 2 + next(TV - 2)));
+  }
+  return { source, target };
+}
+
+function model(options: Partial<Seq2SeqOptions> & Pick<Seq2SeqOptions, "encoder" | "decoder">): Seq2Seq {
+  return new Seq2Seq({ sourceVocab: SV, targetVocab: TV, embedding: 4, bos: BOS, eos: EOS, seed: 5, ...options });
+}
+
+function gradCheck(m: Seq2Seq, data: Seq2SeqData): void {
+  const inputs = m.params.entries.map((e) => ({ name: e.name, values: Tensor.view(m.params.values, e.offset, e.shape), grad: () => m.params.readGrad(e.name) }));
+  const report = checkGradients({ loss: () => m.computeLoss(data), lossAndGrad: () => m.lossAndGradients(data), inputs, seed: 3 });
+  const bad = report.results.filter((r) => !r.ok).map((r) => `${r.name}: analytic ${r.analytic}, numeric ${r.numeric}`);
+  expect(bad, "finite-difference mismatches").toEqual([]);
+  m.lossAndGradients(data);
+  const zero = m.params.entries.filter((e) => !m.params.readGrad(e.name).some((v) => v !== 0)).map((e) => e.name);
+  expect(zero, "parameters without gradient").toEqual([]);
+  m.dispose();
+}
+
+describe("Seq2Seq gradients (finite differences through the whole model)", () => {
+  const data = pairs(4);
+
+  it("bridge: deep bidirectional LSTM encoder → deep LSTM decoder of another width (learned projections), reversed sources", () => {
+    gradCheck(model({ encoder: new Bidirectional(new LSTM({ units: 3, layers: 2 })), decoder: new LSTM({ units: 5, layers: 2 }), reverseSource: true }), data);
+  });
+
+  it("bridge: states copied when the widths match (bidirectional GRU 2×3 → GRU 6)", () => {
+    const m = model({ encoder: new Bidirectional(new GRU({ units: 3 })), decoder: new GRU({ units: 6 }) });
+    expect(m.params.entries.some((e) => e.name.startsWith("bridge"))).toBe(false);
+    gradCheck(m, data);
+  });
+
+  it("bridge: GRU encoder → LSTM decoder (both LSTM states from the GRU's h), always projected", () => {
+    const m = model({ encoder: new GRU({ units: 4 }), decoder: new LSTM({ units: 4 }), bridge: "dense" });
+    expect(m.params.entries.map((e) => e.name).filter((n) => n.startsWith("bridge"))).toEqual(["bridge_h.weight", "bridge_h.bias", "bridge_c.weight", "bridge_c.bias"]);
+    gradCheck(m, data);
+  });
+
+  it('context "input": the encoder state joined to every decoder step (Elman)', () => {
+    gradCheck(model({ encoder: new Elman({ units: 4 }), decoder: new Elman({ units: 5 }), context: "input" }), data);
+  });
+
+  it('context "both" with a deep encoder and a shallower decoder (top levels aligned)', () => {
+    gradCheck(model({ encoder: new GRU({ units: 4, layers: 3 }), decoder: new LSTM({ units: 3 }), context: "both", targetEmbedding: 3 }), data);
+  });
+
+  for (const score of ["dot", "general", "additive"] as const) {
+    it(`attention "${score}" over a bidirectional encoder, masked by the source lengths`, () => {
+      gradCheck(model({ encoder: new Bidirectional(new LSTM({ units: 3 })), decoder: new LSTM({ units: 6 }), attention: { score, ...(score === "additive" ? { units: 5 } : {}), outputUnits: 4 } }), data);
+    });
+  }
+
+  it('attention with context "none": the decoder reads the source only through attention', () => {
+    gradCheck(model({ encoder: new GRU({ units: 4 }), decoder: new GRU({ units: 3 }), context: "none", attention: { score: "general" } }), data);
+  });
+
+  it('loss reduction "mean"', () => {
+    gradCheck(model({ encoder: new GRU({ units: 4 }), decoder: new GRU({ units: 4 }), attention: { score: "dot" }, reduction: "mean" }), data);
+  });
+});
+
+describe("Seq2Seq decoding", () => {
+  const configs: [string, () => Seq2Seq][] = [
+    ["attention, bidirectional encoder, reversed source", () => model({ encoder: new Bidirectional(new GRU({ units: 4 })), decoder: new LSTM({ units: 5 }), attention: { score: "additive" }, reverseSource: true })],
+    ["input context, deep decoder", () => model({ encoder: new LSTM({ units: 4 }), decoder: new GRU({ units: 4, layers: 2 }), context: "both" })],
+  ];
+  for (const [name, make] of configs) {
+    it(`step-by-step decoding agrees with the teacher-forced pass (${name})`, () => {
+      const m = make();
+      const { source } = pairs(6, 9);
+      const decoded = m.greedy(source, { maxLength: 6 });
+      // Score the greedy outputs (as targets) teacher-forced: the same log-probabilities.
+      const finished = decoded.map((h, i) => ({ h, i })).filter(({ h }) => h.finished);
+      expect(finished.length).toBeGreaterThan(0);
+      const lp = m.logProbability({ source: finished.map(({ i }) => source[i]), target: finished.map(({ h }) => h.tokens) });
+      finished.forEach(({ h }, j) => expect(lp[j]).toBeCloseTo(h.logProb, 4));
+      // Batched decoding gives each source what it gets alone.
+      for (let i = 0; i < source.length; i++) expect(m.greedy([source[i]], { maxLength: 6 })[0]).toEqual(decoded[i]);
+      m.dispose();
+    });
+  }
+
+  it("returns attention weights per step over the source's own tokens, in its own order", () => {
+    const m = model({ encoder: new Bidirectional(new GRU({ units: 4 })), decoder: new GRU({ units: 8 }), attention: { score: "dot" }, reverseSource: true });
+    const source = [[1, 2, 3, 4, 5], [6, 0]];
+    const [a, b] = m.greedy(source, { maxLength: 4, attention: true });
+    for (const [h, L] of [[a, 5], [b, 2]] as const) {
+      expect(h.attention!.length).toBe(h.tokens.length + (h.finished ? 1 : 0));
+      for (const row of h.attention!) {
+        expect(row.length).toBe(L);
+        expect(row.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+      }
+    }
+    // Reversal is internal: the same weights as a model fed the reversed source itself, read backwards.
+    const plain = model({ encoder: new Bidirectional(new GRU({ units: 4 })), decoder: new GRU({ units: 8 }), attention: { score: "dot" } });
+    const [r] = plain.greedy([[5, 4, 3, 2, 1]], { maxLength: 4, attention: true });
+    expect(r.tokens).toEqual(a.tokens);
+    r.attention!.forEach((row, t) => expectBitEqual(Float32Array.from(row).reverse(), a.attention![t], `step ${t}`));
+    m.dispose();
+    plain.dispose();
+  });
+
+  it("sampling is seeded; temperature 0 is greedy", () => {
+    const m = model({ encoder: new GRU({ units: 4 }), decoder: new GRU({ units: 4 }), attention: { score: "dot" } });
+    const { source } = pairs(5, 4);
+    const a = m.sample(source, { seed: 7, temperature: 1.5, maxLength: 8 });
+    expect(m.sample(source, { seed: 7, temperature: 1.5, maxLength: 8 })).toEqual(a);
+    expect(m.sample(source, { seed: 8, temperature: 1.5, maxLength: 8 })).not.toEqual(a);
+    expect(m.sample(source, { temperature: 0, maxLength: 8 })).toEqual(m.greedy(source, { maxLength: 8 }));
+    expect(m.sample(source, { seed: 1, topK: 1, maxLength: 8 }).map((h) => h.tokens)).toEqual(m.greedy(source, { maxLength: 8 }).map((h) => h.tokens));
+    m.dispose();
+  });
+});
+
+describe("Seq2Seq training", () => {
+  it("scheduled sampling with p = 1 and argmax feeds the greedy tokens: on targets equal to the greedy decode the loss is the teacher-forced one", () => {
+    const m = model({ encoder: new GRU({ units: 5 }), decoder: new GRU({ units: 5 }), attention: { score: "general" } });
+    const { source } = pairs(6, 2);
+    const greedy = m.greedy(source, { maxLength: 5 });
+    const data = { source, target: greedy.map((h) => h.tokens) };
+    const forced = m.lossAndGradients(data);
+    const grads = m.params.grads.toFloat32Array();
+    expect(m.lossAndGradients(data, { samplingProbability: 1, samplingFrom: "argmax" })).toBe(forced);
+    expectBitEqual(m.params.grads.toFloat32Array(), grads, "gradients");
+    // On other targets, feeding its own tokens changes the loss.
+    const other = pairs(6, 2);
+    expect(m.lossAndGradients(other, { samplingProbability: 1, samplingFrom: "argmax" })).not.toBe(m.lossAndGradients(other));
+    m.dispose();
+  });
+
+  it("two runs with the same seed give the same bits, scheduled sampling and shuffling included", async () => {
+    const run = async () => {
+      const m = model({ encoder: new LSTM({ units: 6 }), decoder: new LSTM({ units: 6 }), attention: { score: "additive" } });
+      const optimizer = new Adam({ lr: 1e-2, clipNorm: 1 });
+      const logs = await m.fit(pairs(40, 3), { optimizer, epochs: 2, batchSize: 8, scheduledSampling: { probability: linearRamp({ from: 0, to: 0.5, steps: 8 }) } });
+      const w = m.params.values.toFloat32Array();
+      m.dispose();
+      optimizer.dispose();
+      return { w, logs };
+    };
+    const a = await run(), b = await run();
+    expectBitEqual(a.w, b.w, "weights");
+    expect(a.logs.map((l) => l.loss)).toEqual(b.logs.map((l) => l.loss));
+    expect(a.logs[1].samplingProbability).toBe(0.5);
+    expect(a.logs[1].loss).toBeLessThan(a.logs[0].loss);
+  });
+
+  it("save and load: the architecture, the weights and the metadata come back", () => {
+    const m = model({ encoder: new Bidirectional(new LSTM({ units: 3, layers: 2 }), { merge: "sum" }), decoder: new GRU({ units: 4 }), attention: { score: "additive", units: 5 }, reverseSource: true, context: "both" });
+    const bytes = m.save({ tokenizer: { type: "char", tokens: ["a"] } });
+    const { model: back, metadata } = Seq2Seq.load(bytes);
+    expect(metadata).toEqual({ tokenizer: { type: "char", tokens: ["a"] } });
+    expect(back.config).toEqual(m.config);
+    expectBitEqual(back.params.values.toFloat32Array(), m.params.values.toFloat32Array(), "weights");
+    const { source } = pairs(4, 6);
+    expect(back.beamSearch(source[0], { width: 3, attention: true })).toEqual(m.beamSearch(source[0], { width: 3, attention: true }));
+    // Into a model of another architecture: a clear error, and that model is unchanged.
+    const other = model({ encoder: new GRU({ units: 4 }), decoder: new GRU({ units: 4 }) });
+    const before = other.params.values.toFloat32Array();
+    expect(() => other.loadWeights(bytes)).toThrow(/no values for parameter "encoder.weight_ih"/);
+    expectBitEqual(other.params.values.toFloat32Array(), before, "unchanged");
+    for (const x of [m, back, other]) x.dispose();
+  });
+
+  it("names what is wrong", () => {
+    const enc = () => new GRU({ units: 4 });
+    expect(() => model({ encoder: enc(), decoder: new Bidirectional(new GRU({ units: 2 })) })).toThrow(/decoder must be causal/);
+    expect(() => model({ encoder: enc(), decoder: new GRU({ units: 4, returnSequences: false }) })).toThrow(/decoder must return sequences/);
+    expect(() => model({ encoder: new GRU({ units: 4, returnSequences: false }), decoder: new GRU({ units: 4 }), attention: { score: "dot" } })).toThrow(/encoder must return sequences/);
+    expect(() => model({ encoder: enc(), decoder: new GRU({ units: 5 }), attention: { score: "dot" } })).toThrow(/"dot" score needs queries as wide as the memory/);
+    expect(() => model({ encoder: enc(), decoder: new GRU({ units: 4 }), context: "none" })).toThrow(/never see the source/);
+    expect(() => model({ encoder: enc(), decoder: new GRU({ units: 4 }), bos: 9 })).toThrow(/bos \(9\) and eos \(1\) must be target ids in \[0, 5\]/);
+    expect(() => model({ encoder: enc(), decoder: new GRU({ units: 4 }), attention: { score: "luong" as never } })).toThrow(UnfoldError);
+    const m = model({ encoder: enc(), decoder: new GRU({ units: 4 }) });
+    expect(() => m.lossAndGradients({ source: [[1, 2]], target: [[9]] })).toThrow(/target 0, token 0 is 9, outside the target vocabulary \[0, 5\]/);
+    expect(() => m.greedy([[1, 7]])).toThrow(/source 0, token 1 is 7, outside the source vocabulary \[0, 6\]/);
+    expect(() => m.greedy([[]])).toThrow(/source 0 is empty/);
+    expect(() => m.greedy([[1]], { attention: true })).toThrow(/this model has no attention/);
+    expect(() => m.beamSearch([1], { width: 2, nBest: 3 })).toThrow(/nBest \(3\) cannot exceed the beam width \(2\)/);
+    expect(() => m.sample([[1]], { topP: 0 })).toThrow(/topP must be a number in \(0, 1\]/);
+    expect(() => m.lossAndGradients({ source: [[1]], target: [[2]] }, { samplingProbability: 2 })).toThrow(/samplingProbability must be in \[0, 1\]/);
+    m.dispose();
+    expect(() => m.greedy([[1]])).toThrow(/disposed/);
+  });
+});

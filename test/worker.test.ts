@@ -1,0 +1,205 @@
+// trainInWorker in Node (worker_threads), through the built package as users import it: the
+// same bits as fit() on the main thread, a main thread whose timers keep firing while a
+// worker trains, streaming, cancel, errors, and a worker of the user's own (createWorker).
+import { Worker } from "node:worker_threads";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  Adam, Bidirectional, Dense, Dropout, Embedding, GRU, LSTM, RMSprop, SGD, Sequential, SequenceDataset, UnfoldError,
+  addingProblem, cosineDecay, fit, init, trainInWorker, type History, type Logs,
+} from "../dist/index.js";
+import { requireBuild } from "./runtimes/env.js";
+
+beforeAll(async () => {
+  requireBuild();
+  await init();
+});
+
+/** Token sequences whose per-step target is the token read backwards. */
+function reversal(n: number, steps: number, vocab: number): { x: { data: Int32Array; shape: number[] }; y: { data: Int32Array; shape: number[] } } {
+  const x = new Int32Array(n * steps);
+  const y = new Int32Array(n * steps);
+  for (let i = 0; i < x.length; i++) x[i] = (i * 7 + (i >> 3)) % vocab;
+  for (let s = 0; s < n; s++) for (let t = 0; t < steps; t++) y[s * steps + t] = x[s * steps + steps - 1 - t];
+  return { x: { data: x, shape: [n, steps] }, y: { data: y, shape: [n, steps] } };
+}
+
+function expectSameWeights(a: Sequential, b: Sequential): void {
+  const wa = a.getWeights();
+  const wb = b.getWeights();
+  expect(Object.keys(wb)).toEqual(Object.keys(wa));
+  for (const name of Object.keys(wa)) expect(Buffer.from(wb[name].buffer).equals(Buffer.from(wa[name].buffer)), name).toBe(true);
+}
+
+describe("trainInWorker (Node worker_threads)", () => {
+  it("gives the bits fit() gives on the main thread: an LSTM with Adam and clipping", async () => {
+    const data = addingProblem(200, 20, 1);
+    const make = () => new Sequential([new LSTM({ units: 24, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 3 });
+    const here = make(), there = make();
+    const optHere = new Adam({ lr: 1e-2, clipNorm: 1 }), optThere = new Adam({ lr: 1e-2, clipNorm: 1 });
+    const expected = await fit(here, data, { epochs: 3, batchSize: 16, optimizer: optHere, validationSplit: 0.1 });
+    const history = await trainInWorker(there, data, { epochs: 3, batchSize: 16, optimizer: optThere, validationSplit: 0.1 });
+    expect(history.epochs.map((e) => [e.loss, e.valLoss, e.gradNorm])).toEqual(expected.epochs.map((e) => [e.loss, e.valLoss, e.gradNorm]));
+    expectSameWeights(here, there);
+    expect(there.rng.getState()).toEqual(here.rng.getState());
+    // The optimizer continues from where the worker left it: one more epoch here matches.
+    expect(optThere.stepCount).toBe(optHere.stepCount);
+    await fit(here, data, { epochs: 1, batchSize: 16, optimizer: optHere });
+    await fit(there, data, { epochs: 1, batchSize: 16, optimizer: optThere });
+    expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+  });
+
+  it("rebuilds composite layers in the worker: Embedding, bidirectional GRU stack, Dropout, RMSprop, metrics, a SequenceDataset", async () => {
+    const { x, y } = reversal(96, 10, 6);
+    const data = new SequenceDataset(x, y, "int32");
+    const make = () =>
+      new Sequential([new Embedding({ vocab: 6, dim: 8 }), new Bidirectional(new GRU({ units: 12, layers: 2, dropout: 0.1 }), { merge: "sum" }), new Dropout({ rate: 0.2 }), new Dense({ units: 6 })], {
+        loss: "softmaxCrossEntropy",
+        seed: 4,
+      });
+    const here = make(), there = make();
+    const options = () => ({ epochs: 2, batchSize: 8, optimizer: new RMSprop({ lr: 3e-3, clipValue: 1 }), metrics: ["accuracy" as const, "perplexity" as const] });
+    const expected = await fit(here, data, options());
+    const history = await trainInWorker(there, data, options());
+    const withoutTime = (h: History) => h.epochs.map(({ seconds: _, ...logs }) => logs);
+    expect(withoutTime(history)).toEqual(withoutTime(expected));
+    expect(history.epochs[0].accuracy).toBeGreaterThan(0);
+    expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+  });
+
+  it("keeps the main thread responsive: a 10 ms timer keeps firing while batches take far longer", async () => {
+    // Each batch is heavy (T 50, B 64, 192 LSTM units: ~3 GFLOP with backward), so a batch on
+    // this thread would hold the timer back for its whole duration.
+    const data = addingProblem(64 * 6, 50, 2);
+    const model = new Sequential([new LSTM({ units: 192, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 1 });
+    const batchTimes: number[] = [];
+    let lastBatch = 0;
+    let last = 0;
+    let maxGap = 0;
+    let ticks = 0;
+    let training = false;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (training) {
+        maxGap = Math.max(maxGap, now - last);
+        ticks++;
+      }
+      last = now;
+    }, 10);
+    const started = performance.now();
+    await trainInWorker(model, data, {
+      epochs: 1,
+      batchSize: 64,
+      onBatchEnd: () => {
+        const now = performance.now();
+        // Timing starts at the first batch's end: the worker is up and training from then on.
+        if (training) batchTimes.push(now - lastBatch);
+        else last = now;
+        training = true;
+        lastBatch = now;
+      },
+    });
+    training = false;
+    clearInterval(timer);
+    const ms = performance.now() - lastBatch + batchTimes.reduce((a, b) => a + b, 0);
+    const batch = [...batchTimes].sort((a, b) => a - b)[batchTimes.length >> 1];
+    const report = `${batchTimes.length + 1} batches, median ${batch.toFixed(0)} ms each; ${ticks} timer ticks in ${ms.toFixed(0)} ms; longest gap ${maxGap.toFixed(1)} ms (total ${(performance.now() - started).toFixed(0)} ms)`;
+    console.log(`main thread during trainInWorker: ${report}`);
+    expect(batch, report).toBeGreaterThan(80);
+    expect(maxGap, report).toBeLessThan(Math.min(100, batch / 2));
+    expect(ticks, report).toBeGreaterThan(batchTimes.length * (batch / 10) * 0.5);
+    model.dispose();
+  });
+
+  it("streams every batch and epoch, and the weights after every epoch when asked", async () => {
+    const data = addingProblem(64, 10, 3);
+    const model = new Sequential([new GRU({ units: 8, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 2 });
+    const batches: [number, Logs][] = [];
+    const epochs: number[] = [];
+    const snapshots: { epoch: number; weights: Record<string, Float32Array> }[] = [];
+    const history = await trainInWorker(model, data, {
+      epochs: 3,
+      batchSize: 16,
+      optimizer: new SGD({ lr: 0.05, momentum: 0.9 }),
+      onBatchEnd: (b, logs) => batches.push([b, logs]),
+      onEpochEnd: (e) => epochs.push(e),
+      onWeights: (weights, epoch) => snapshots.push({ epoch, weights }),
+    });
+    expect(batches.map(([b]) => b)).toEqual([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
+    expect(batches.every(([, l]) => Number.isFinite(l.loss) && Number.isFinite(l.gradNorm!) && l.lr === 0.05)).toBe(true);
+    expect(epochs).toEqual([0, 1, 2]);
+    expect(history.epochs).toHaveLength(3);
+    expect(snapshots.map((s) => s.epoch)).toEqual([0, 1, 2]);
+    // The last snapshot is the weights the model ends with.
+    const final = model.getWeights();
+    for (const name of Object.keys(final)) expect(snapshots[2].weights[name]).toEqual(final[name]);
+    model.dispose();
+  });
+
+  it("cancels through an AbortSignal: stops after the current batch and keeps what was trained", async () => {
+    const data = addingProblem(512, 30, 4);
+    const model = new Sequential([new LSTM({ units: 32, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 5 });
+    const before = model.getWeights();
+    const controller = new AbortController();
+    let seen = 0;
+    const history: History = await trainInWorker(model, data, {
+      epochs: 50,
+      batchSize: 16,
+      signal: controller.signal,
+      onBatchEnd: () => {
+        if (++seen === 3) controller.abort();
+      },
+    });
+    expect(history.stopped).toBe("aborted");
+    expect(history.epochs.length).toBeLessThan(50);
+    const after = model.getWeights();
+    expect(after["lstm0.weight_hh"]).not.toEqual(before["lstm0.weight_hh"]);
+    expect(Object.values(after).every((w) => w.every(Number.isFinite))).toBe(true);
+    // An already aborted signal trains nothing.
+    const again = await trainInWorker(model, data, { epochs: 1, signal: AbortSignal.abort() });
+    expect(again).toEqual({ epochs: [], stopped: "aborted" });
+    model.dispose();
+  });
+
+  it("rejects with fit's errors: bad data on this thread, a diverging loss from the worker (keeping the last good weights)", async () => {
+    const model = new Sequential([new LSTM({ units: 8, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 6 });
+    const bad = { x: { data: new Float32Array(30), shape: [5, 3, 2] }, y: { data: new Float32Array(4), shape: [4, 1] } };
+    await expect(trainInWorker(model, bad)).rejects.toThrow(/x has 5 samples but y has 4/);
+    const wrongWidth = { x: { data: new Float32Array(45), shape: [5, 3, 3] }, y: { data: new Float32Array(5), shape: [5, 1] } };
+    await expect(trainInWorker(model, wrongWidth)).rejects.toThrow(/x has 3 features per step, the model takes 2/);
+    await expect(trainInWorker(model, addingProblem(8, 4), { epochs: 1, callbacks: [] } as never)).rejects.toThrow(/unknown option "callbacks"/);
+    await expect(trainInWorker(model, addingProblem(8, 4), { optimizer: new Adam({ lr: cosineDecay({ lr: 0.1, totalSteps: 10 }) }) })).rejects.toThrow(/schedule/);
+
+    // Targets so large the loss overflows float32: fit refuses the batch, in the worker as here.
+    const huge = addingProblem(16, 4, 1);
+    huge.y.data.fill(3e38);
+    const error = await trainInWorker(model, huge, { epochs: 1, batchSize: 16, optimizer: new SGD({ lr: 0.1 }) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnfoldError);
+    expect((error as Error).message).toMatch(/epoch 0, batch 0/);
+    expect(Object.values(model.getWeights()).every((w) => w.every(Number.isFinite))).toBe(true);
+    model.dispose();
+  });
+
+  it("uses a worker of the caller's own (createWorker), whose module calls serveTrainingWorker()", async () => {
+    const data = addingProblem(64, 10, 5);
+    const make = () => new Sequential([new LSTM({ units: 8, returnSequences: false }), new Dense({ units: 1 })], { inputSize: 2, loss: "mse", seed: 7 });
+    const here = make(), there = make();
+    await fit(here, data, { epochs: 2, batchSize: 16 });
+    let made = 0;
+    await trainInWorker(there, data, {
+      epochs: 2,
+      batchSize: 16,
+      createWorker: () => {
+        made++;
+        return new Worker(new URL("./runtimes/training-worker.mjs", import.meta.url));
+      },
+    });
+    expect(made).toBe(1);
+    expectSameWeights(here, there);
+    // A worker that does not serve fails with a message, not a hang.
+    const broken = trainInWorker(there, data, { createWorker: () => new Worker("throw new Error('no such worker')", { eval: true }) });
+    await expect(broken).rejects.toThrow(/the training worker failed: .*no such worker/);
+    for (const m of [here, there]) m.dispose();
+  });
+});
