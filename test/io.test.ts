@@ -172,6 +172,11 @@ describe("save and load", () => {
     padded.set(bytes, 5);
     Sequential.load(padded.subarray(5, 5 + bytes.length)).model.dispose();
     Sequential.load(bytes.slice().buffer).model.dispose();
+    // A Node Buffer, as fs.readFileSync gives: small ones are views into a shared pool.
+    const pooled = Buffer.from(bytes);
+    const { model: fromBuffer } = Sequential.load(pooled);
+    expect(fromBuffer.getWeights()).toEqual(model.getWeights());
+    fromBuffer.dispose();
     model.dispose();
   });
 

@@ -155,3 +155,13 @@ describe("Sequential", () => {
     expect(() => m.getWeights()).toThrow(/disposed/);
   });
 });
+
+describe("Sequential construction failures", () => {
+  it("frees everything it took when a layer's initialiser or the loss is refused", async () => {
+    const { engine } = await import("../src/engine/index.js");
+    const before = engine().allocator.bytesInUse;
+    expect(() => new Sequential([new Dense({ units: 3 })], { inputSize: 2, loss: "bogus" as never })).toThrow(/unknown loss "bogus"/);
+    expect(() => new LSTM({ units: 3, forgetBias: 1e308 })).toThrow(/forgetBias must be a finite float32 number/);
+    expect(engine().allocator.bytesInUse).toBe(before);
+  });
+});

@@ -102,7 +102,9 @@ function decode(bytes: Uint8Array, at: number, size: number, dtype: SafeDType): 
   const n = size * BYTES[dtype];
   if (LITTLE_ENDIAN) {
     // A copy into a fresh (aligned) buffer, then a typed view of it: one memcpy per tensor.
-    const copy = bytes.slice(at, at + n).buffer;
+    // (Not bytes.slice: on a Node Buffer that is a view into a shared pool, not a copy.)
+    const copy = new ArrayBuffer(n);
+    new Uint8Array(copy).set(bytes.subarray(at, at + n));
     return dtype === "F32" ? new Float32Array(copy) : dtype === "I32" ? new Int32Array(copy) : new Float64Array(copy);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, n);

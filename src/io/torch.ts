@@ -55,6 +55,7 @@ function torchCell(config: LayerConfig, label: string): TorchRecurrent {
   if (config.kind === "gru" && o.resetAfter === false) why("PyTorch's nn.GRU applies the reset gate after the hidden product (resetAfter: true); this GRU has resetAfter: false");
   if (config.kind === "elman") {
     if (o.leak !== 1) why(`PyTorch's nn.RNN has no leak (this layer's leak is ${String(o.leak)})`);
+    if (o.timeSkip) why(`PyTorch's nn.RNN has no time skip (this layer's timeSkip is ${String(o.timeSkip)})`);
     if (o.activation !== "tanh" && o.activation !== "relu") why(`PyTorch's nn.RNN takes nonlinearity "tanh" or "relu", not "${String(o.activation)}"`);
   }
   return { kind: config.kind, units: o.units as number, levels: (o.layers as number) ?? 1, bidirectional: false, nonlinearity: config.kind === "elman" ? String(o.activation) : "" };

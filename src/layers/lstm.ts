@@ -48,7 +48,7 @@ export class LSTM extends CellLayer {
     this.init = options.init ?? "glorot";
     if (this.init !== "glorot" && this.init !== "pytorch") throw new UnfoldError(`LSTM: init must be "glorot" or "pytorch", got ${String(this.init)}`);
     this.forgetBias = options.forgetBias ?? (this.init === "glorot" ? 1 : 0);
-    if (!Number.isFinite(this.forgetBias)) throw new UnfoldError(`LSTM: forgetBias must be a finite number, got ${this.forgetBias}`);
+    if (!Number.isFinite(this.forgetBias) || Math.abs(this.forgetBias) > 3.4e38) throw new UnfoldError(`LSTM: forgetBias must be a finite float32 number, got ${this.forgetBias}`);
     this.options = { ...base, peephole: this.peephole, forgetBias: this.forgetBias, init: this.init };
     this.recurrentDropout = base.recurrentDropout;
     this.delegate = stackOfCopies(this.options, (o) => new LSTM(o));

@@ -181,12 +181,20 @@ export class Sequential {
         this.projections.push(projection);
       }
     }
+    // The loss is resolved before any wasm memory is taken, so a bad name leaks nothing.
+    this.loss = options.loss === undefined ? null : typeof options.loss === "string" ? new Loss(options.loss) : options.loss;
     const owned: Layer[] = [...layers, ...this.projections];
     const specs = owned.flatMap((l) => l.paramSpecs);
     this.params = new ParamStore(specs);
-    for (const spec of specs) this.params.write(spec.name, spec.init(spec.shape, this.rng));
-    for (const layer of owned) layer.bind(this.params);
-    this.loss = options.loss === undefined ? null : typeof options.loss === "string" ? new Loss(options.loss) : options.loss;
+    try {
+      for (const spec of specs) this.params.write(spec.name, spec.init(spec.shape, this.rng));
+      for (const layer of owned) layer.bind(this.params);
+    } catch (e) {
+      // An initialiser refused (e.g. a forget-gate bias beyond float32): free what was taken.
+      this.params.dispose();
+      this.loss?.dispose();
+      throw e;
+    }
   }
 
   private runContext(training: boolean): RunContext {
