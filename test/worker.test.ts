@@ -68,6 +68,23 @@ describe("trainInWorker (Node worker_threads)", () => {
     for (const m of [here, there]) m.dispose();
   });
 
+  it("sends lengths, a context and validation data: the same bits as fit()", async () => {
+    const n = 48, T = 8;
+    const x = Float32Array.from({ length: n * T * 3 }, (_, i) => ((i * 37) % 11) / 11 - 0.5);
+    const y = Float32Array.from({ length: n * 2 }, (_, i) => ((i * 13) % 7) / 7);
+    const context = Float32Array.from({ length: n * 4 }, (_, i) => ((i * 5) % 9) / 9);
+    const lengths = Int32Array.from({ length: n }, (_, i) => 3 + (i % 6));
+    const data = { x: { data: x, shape: [n, T, 3] }, y: { data: y, shape: [n, 2] }, lengths, context: { data: context, shape: [n, 4] } };
+    const validationData = { ...data, lengths: Int32Array.from(lengths).reverse() };
+    const make = () => new Sequential([new LSTM({ units: 10, returnSequences: false }), new Dense({ units: 2 })], { inputSize: 3, loss: "mse", seed: 8, context: { size: 4, mode: "both" } });
+    const here = make(), there = make();
+    const expected = await fit(here, data, { epochs: 2, batchSize: 12, validationData });
+    const history = await trainInWorker(there, data, { epochs: 2, batchSize: 12, validationData });
+    expect(history.epochs.map((e) => [e.loss, e.valLoss])).toEqual(expected.epochs.map((e) => [e.loss, e.valLoss]));
+    expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+  });
+
   it("keeps the main thread responsive: a 10 ms timer keeps firing while batches take far longer", async () => {
     // Each batch is heavy (T 50, B 64, 192 LSTM units: ~3 GFLOP with backward), so a batch on
     // this thread would hold the timer back for its whole duration.
@@ -156,6 +173,15 @@ describe("trainInWorker (Node worker_threads)", () => {
     const after = model.getWeights();
     expect(after["lstm0.weight_hh"]).not.toEqual(before["lstm0.weight_hh"]);
     expect(Object.values(after).every((w) => w.every(Number.isFinite))).toBe(true);
+    // A callback that throws stops training, like fit, and its error comes out.
+    const thrown = await trainInWorker(model, data, {
+      epochs: 50,
+      batchSize: 16,
+      onBatchEnd: (b) => {
+        if (b === 1) throw new Error("stop from the callback");
+      },
+    }).catch((e: unknown) => e);
+    expect((thrown as Error).message).toBe("stop from the callback");
     // An already aborted signal trains nothing.
     const again = await trainInWorker(model, data, { epochs: 1, signal: AbortSignal.abort() });
     expect(again).toEqual({ epochs: [], stopped: "aborted" });

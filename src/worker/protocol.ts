@@ -70,7 +70,7 @@ export interface Port {
 
 /** What `createWorker` may return: a web Worker, or a Node worker_threads Worker. */
 export interface WebWorkerLike {
-  postMessage(message: unknown, transfer: Transferable[]): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   addEventListener(type: "message" | "error" | "messageerror", listener: (event: { data?: unknown; message?: string; preventDefault?: () => void }) => void): void;
   terminate(): void;
 }

@@ -32,6 +32,7 @@ export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "
    * `serveTrainingWorker()`:
    * `() => new Worker(new URL("./training-worker.js", import.meta.url), { type: "module" })`.
    * In Deno the default worker reads Unfold's file, so it needs read permission (--allow-read).
+   * Called once per trainInWorker call; the worker is terminated when training ends.
    */
   createWorker?: () => WorkerLike;
 }
@@ -71,20 +72,20 @@ function describeOptimizer(model: Sequential, optimizer: Optimizer) {
   return { name: optimizer.name, options, state: optimizer.getState() };
 }
 
-/** The worker Unfold starts by default: it loads this module by URL and serves. */
-async function defaultWorker(): Promise<WorkerLike> {
+/** The worker Unfold starts by default (it loads this module by URL and serves), and what to free when it is done. */
+async function defaultWorker(): Promise<{ worker: WorkerLike; release: () => void }> {
   const url = import.meta.url;
   const WebWorker = (globalThis as { Worker?: new (url: string, options: object) => WorkerLike }).Worker;
   if (typeof WebWorker === "function") {
     // Browsers, Deno, Bun: a module worker from a two-line module that imports this one.
     const source = `import { serveTrainingWorker } from ${JSON.stringify(url)};\nserveTrainingWorker();\n`;
     const blobUrl = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-    return new WebWorker(blobUrl, { type: "module", name: "unfold-training" });
+    return { worker: new WebWorker(blobUrl, { type: "module", name: "unfold-training" }), release: () => URL.revokeObjectURL(blobUrl) };
   }
   // Node: worker_threads, evaluating a script that imports this module (ESM or CJS build) by URL.
   const threads = await nodeBuiltin<{ Worker: new (code: string, options: object) => WorkerLike }>("node:worker_threads");
   const source = `import(${JSON.stringify(url)}).then((m) => m.serveTrainingWorker()).catch((e) => { require("node:worker_threads").parentPort.postMessage({ type: "error", name: "Error", message: "could not load Unfold in the worker from ${url}: " + (e && e.message) }); });`;
-  return new threads.Worker(source, { eval: true, name: "unfold-training" });
+  return { worker: new threads.Worker(source, { eval: true, name: "unfold-training" }), release: () => {} };
 }
 
 function failure(name: string, message: string): Error {
@@ -118,7 +119,7 @@ export async function trainInWorker(model: Sequential, data: TrainingData, optio
   const signal = options.signal;
   if (signal?.aborted) return { epochs: [], stopped: "aborted" };
 
-  const worker = options.createWorker ? options.createWorker() : await defaultWorker();
+  const { worker, release } = options.createWorker ? { worker: options.createWorker(), release: () => {} } : await defaultWorker();
   const port: Port = workerPort(worker);
   return new Promise<History>((resolve, reject) => {
     let settled = false;
@@ -128,6 +129,7 @@ export async function trainInWorker(model: Sequential, data: TrainingData, optio
       settled = true;
       signal?.removeEventListener("abort", onAbort);
       port.terminate();
+      release();
       try {
         outcome();
       } catch (e) {
@@ -155,6 +157,17 @@ export async function trainInWorker(model: Sequential, data: TrainingData, optio
         ),
       ),
     );
+    /** A callback's error: training stops (as fit stops when a callback throws) and trainInWorker rejects with it. */
+    let callbackError: { error: unknown } | null = null;
+    const call = (callback: () => void) => {
+      if (callbackError) return;
+      try {
+        callback();
+      } catch (error) {
+        callbackError = { error };
+        onAbort();
+      }
+    };
     port.onMessage((raw) => {
       const m = raw as FromWorker;
       switch (m.type) {
@@ -164,16 +177,17 @@ export async function trainInWorker(model: Sequential, data: TrainingData, optio
           if (signal?.aborted) onAbort();
           break;
         case "batch":
-          options.onBatchEnd?.(m.batch, m.logs);
+          call(() => options.onBatchEnd?.(m.batch, m.logs));
           break;
         case "epoch":
-          options.onEpochEnd?.(m.epoch, m.logs);
-          if (m.weights) options.onWeights?.(m.weights, m.epoch);
+          call(() => options.onEpochEnd?.(m.epoch, m.logs));
+          call(() => m.weights && options.onWeights?.(m.weights, m.epoch));
           break;
         case "done":
           finish(() => {
             apply(m);
-            resolve(m.history);
+            if (callbackError) reject(callbackError.error);
+            else resolve(m.history);
           });
           break;
         case "error":
