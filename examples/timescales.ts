@@ -10,7 +10,10 @@
 //
 //   npx tsx examples/timescales.ts
 //
-// Takes about 3 minutes on a 2-core machine.
+// Takes about a minute on a 2-core machine. With ReLU units the trainable leaks solve the task
+// within the first epoch (the units learn long time constants), and the skip connection gets
+// there more slowly; with tanh units neither helps in this budget (a tanh unit must saturate to
+// ignore the unmarked steps, and gets no useful gradient towards that).
 import { init, addingProblem, Sequential, Elman, Dense, Adam, fit, evaluate, type ElmanOptions } from "../src/index.js";
 
 await init();
@@ -36,6 +39,12 @@ for (const [name, options] of variants) {
   await fit(model, train, { epochs: 4, batchSize: 32, optimizer, validationData: test, onEpochEnd: (_, logs) => void curve.push(logs.valLoss!.toFixed(4)) });
   const { loss } = evaluate(model, test);
   console.log(`${name.padEnd(38)} test MSE ${loss.toFixed(4)}   (after each epoch: ${curve.join(", ")}; ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  const theta = model.getWeights()["elman0.leak_logit"];
+  if (theta) {
+    // For display only: the learned α = sigmoid(θ) of the units, as time constants 1/α.
+    const tau = Array.from(theta, (t) => 1 + Math.exp(-t)).sort((a, b) => a - b);
+    console.log(`${"".padEnd(38)} learned time constants 1/α: min ${tau[0].toFixed(1)}, median ${tau[tau.length >> 1].toFixed(1)}, max ${tau[tau.length - 1].toFixed(0)} steps`);
+  }
   model.dispose();
   optimizer.dispose();
 }

@@ -112,8 +112,9 @@ export abstract class Tokenizer {
 
 /** Counts tokens and keeps the vocabulary: most frequent first, ties in code-unit order. */
 function buildVocabulary(who: string, counts: Map<string, number>, options: VocabularyOptions): string[] {
+  const known = who === "WordTokenizer" ? ["maxSize", "minCount", "lowercase"] : ["maxSize", "minCount"];
   for (const key of Object.keys(options)) {
-    if (!["maxSize", "minCount", "lowercase"].includes(key)) throw new UnfoldError(`${who}: unknown option "${key}" (known: maxSize, minCount${who === "WordTokenizer" ? ", lowercase" : ""})`);
+    if (!known.includes(key)) throw new UnfoldError(`${who}: unknown option "${key}" (known: ${known.join(", ")})`);
   }
   const maxSize = options.maxSize ?? Infinity;
   const minCount = options.minCount ?? 1;

@@ -48,10 +48,10 @@ export interface ElmanOptions extends StackableOptions {
 export interface ResolvedElmanOptions extends ResolvedStackable {
   activation: RecurrentActivation;
   leak: number | "trainable";
-  /** The initial α range of a trainable leak, or null when the leak is fixed. */
-  leakRange: readonly [number, number] | null;
-  /** d of the skip connection h_{t−d} → h_t, or 0 for none. */
-  timeSkip: number;
+  /** The initial α range of a trainable leak (present only with leak "trainable"). */
+  leakRange?: readonly [number, number];
+  /** d of the skip connection h_{t−d} → h_t (present only with a skip). */
+  timeSkip?: number;
   init: "glorot" | "pytorch" | "identity";
 }
 
@@ -110,7 +110,8 @@ export class Elman extends CellLayer {
       throw new UnfoldError(`Elman: timeSkip must be a whole number >= 2 (h_t reads h_{t−d}; d = 1 is the ordinary recurrence; 0 = none), got ${String(timeSkip)}`);
     }
     this.timeSkip = timeSkip;
-    this.options = { ...base, activation: this.activation, leak: this.leak, leakRange, timeSkip, init: this.init };
+    // The time-scale options appear only when used, so the configuration of a plain Elman layer is unchanged.
+    this.options = { ...base, activation: this.activation, leak: this.leak, ...(leakRange ? { leakRange } : {}), ...(timeSkip ? { timeSkip } : {}), init: this.init };
     this.recurrentDropout = base.recurrentDropout;
     this.delegate = stackOfCopies(this.options, (o) => new Elman(o));
     this.stateNames = this.delegate ? this.delegate.stateNames : ["h"];

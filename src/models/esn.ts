@@ -276,8 +276,9 @@ export function nrmse(prediction: ArrayLike<number>, target: ArrayLike<number>):
   mean /= target.length;
   let se = 0, variance = 0;
   for (let i = 0; i < target.length; i++) {
-    se += (prediction[i] - target[i]) ** 2;
-    variance += (target[i] - mean) ** 2;
+    const e = prediction[i] - target[i], d = target[i] - mean;
+    se += e * e;
+    variance += d * d;
   }
   return Math.sqrt(se / variance);
 }
