@@ -8,6 +8,19 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const LIBRARY = fileURLToPath(new URL("src/index.js", import.meta.url));
+const RELEASE_WASM = fileURLToPath(new URL("src/engine/wasm-bytes.release.ts", import.meta.url));
+
+/**
+ * The bundle ships the release wasm: the same kernels without their `_scalar` test twins
+ * (scripts/release-entry.mjs). The tests, which run src/, load the full build.
+ */
+const releaseWasm = {
+  name: "unfold-release-wasm",
+  resolveId(source, importer) {
+    if (source === "./wasm-bytes.js" && importer && importer.endsWith("engine.ts")) return RELEASE_WASM;
+    return null;
+  },
+};
 
 export default [
   {
@@ -17,6 +30,7 @@ export default [
       { file: "dist/index.cjs", format: "cjs", sourcemap: true, exports: "named" },
     ],
     plugins: [
+      releaseWasm,
       nodeResolve(),
       typescript({
         tsconfig: "./tsconfig.json",

@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   rnn: () => import("./rnn.js"),
   bidir: () => import("./bidir.js"),
   size: () => import("./size.js"),
+  seq2seq: () => import("./seq2seq.js"),
 };
 
 async function main(): Promise<void> {

@@ -50,3 +50,15 @@ export {
 } from "./data/expressions.js";
 export { NTM, NTM_MEMORY_INIT, type NTMOptions, type ResolvedNTMOptions } from "./models/ntm.js";
 export { copyTaskBatch, bitErrors, type CopyBatch } from "./data/copy-task.js";
+export { Attention, ATTENTION_SCORES, type AttentionOptions, type AttentionScore } from "./layers/attention.js";
+export {
+  Seq2Seq, fitSeq2Seq, linearRamp,
+  type Seq2SeqOptions, type Seq2SeqConfig, type Seq2SeqData, type Seq2SeqAttentionOptions, type Seq2SeqFitOptions, type Seq2SeqLogs, type Seq2SeqEvaluation,
+  type ConditionMode, type BridgeMode, type Hypothesis, type DecodeOptions, type BeamSearchOptions, type SampleOptions, type ScheduledSamplingOptions,
+} from "./models/seq2seq.js";
+export { generate, perplexity, textWindows, TokenSampler, sampleFromProbabilities, resolveSampling, type GenerateOptions, type SamplingOptions, type ResolvedSampling } from "./models/generate.js";
+export {
+  Tokenizer, CharTokenizer, WordTokenizer, tokenizerFromJSON, SPECIAL_TOKENS,
+  type TokenizerJSON, type TokenizerType, type VocabularyOptions, type WordTokenizerOptions, type EncodeOptions, type TokenDecodeOptions,
+} from "./data/tokenizers.js";
+export { reverseTask, additionTask, longSourceTask, fableText, encodePairs, splitPairs, type TextPairs, type ReverseTaskOptions, type AdditionTaskOptions } from "./data/seq2seq-tasks.js";

@@ -1,11 +1,20 @@
 // Attention: the kernels (SIMD against their scalar twins bit for bit, both against float64
 // references, sizes swept around the SIMD width, masked memory steps), then the Attention
 // layer: finite-difference checks through each score (every parameter, the queries and the
-// memory, with variable memory lengths), masking, and its errors.
+// memory, with variable memory lengths), masking, and its errors. Last, what attention is
+// for: on long sources (reversing 20–30 letters) a Seq2Seq with attention learns what the
+// same model without attention cannot, in the same training budget.
 import { afterEach, describe, expect, it } from "vitest";
 import { ParamStore, Tensor, UnfoldError, initSync } from "../src/engine/index.js";
 import { Attention, type AttentionScore } from "../src/layers/attention.js";
 import { Rng } from "../src/data/rng.js";
+import { encodePairs, longSourceTask, splitPairs } from "../src/data/seq2seq-tasks.js";
+import { CharTokenizer } from "../src/data/tokenizers.js";
+import { Bidirectional } from "../src/layers/bidirectional.js";
+import { GRU } from "../src/layers/gru.js";
+import { Seq2Seq } from "../src/models/seq2seq.js";
+import { Adam } from "../src/train/optimizers.js";
+import { cosineDecay } from "../src/train/schedules.js";
 import { checkGradients, type GradientCheckInput } from "../src/train/gradcheck.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, putInt, rand } from "./helpers.js";
 
@@ -314,5 +323,33 @@ describe("Attention layer", () => {
     for (const t of [q, bad, mem, q3]) t.dispose();
     layer.dispose();
     store.dispose();
+  });
+});
+
+describe("attention on long sources", () => {
+  it("reversing 20–30 letters: with attention far better than without, same model and budget", async () => {
+    const [train, test] = splitPairs(longSourceTask(16500, { seed: 1 }), 16000);
+    const tok = CharTokenizer.fromText("abcdefghijklmnopqrstuvwxyz");
+    const run = async (attention: boolean) => {
+      const m = new Seq2Seq({
+        sourceVocab: tok.size, targetVocab: tok.size, embedding: 32, bos: tok.bos, eos: tok.eos, seed: 3,
+        encoder: new Bidirectional(new GRU({ units: 32 })), decoder: new GRU({ units: 64 }),
+        ...(attention ? { attention: { score: "general" as const } } : {}),
+      });
+      const optimizer = new Adam({ lr: cosineDecay({ lr: 5e-3, totalSteps: 500, minLr: 2.5e-4 }), clipNorm: 1 });
+      await m.fit(encodePairs(train, tok), { optimizer, epochs: 2, batchSize: 64 });
+      const result = m.evaluate(encodePairs(test, tok), { exactMatch: true });
+      m.dispose();
+      optimizer.dispose();
+      return result;
+    };
+    const withAttention = await run(true);
+    const without = await run(false);
+    const report = `long sources, held-out exact match / token accuracy: with attention ${withAttention.exactMatch} / ${withAttention.tokenAccuracy.toFixed(4)}, without ${without.exactMatch} / ${without.tokenAccuracy.toFixed(4)}`;
+    console.log(report);
+    expect(withAttention.tokenAccuracy, report).toBeGreaterThan(0.97);
+    expect(withAttention.exactMatch, report).toBeGreaterThan(0.5);
+    expect(without.tokenAccuracy, report).toBeLessThan(0.6);
+    expect(without.exactMatch, report).toBeLessThan(0.05);
   });
 });

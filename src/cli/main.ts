@@ -1,6 +1,7 @@
 // The `unfold` command: train a recurrent network on a synthetic task and show what it
-// learned (`train`), the same at sizes that finish in well under a minute (`demo`), and a
-// pointer to the benchmarks (`bench`). Bad option values exit with code 2 and one line
+// learned (`train`; the reverse and addition tasks train a seq2seq model with attention),
+// decode or write text with a saved model (`sample`), the same at sizes that finish in well
+// under a minute (`demo`), and a pointer to the benchmarks (`bench`). Bad option values exit with code 2 and one line
 // naming the option; failures while running exit with code 1.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -10,6 +11,7 @@ import { Command, InvalidArgumentError, Option, type CommanderError } from "comm
 import { UnfoldError } from "../index.js";
 import { TASK_NAMES, TASKS } from "./tasks.js";
 import { CELL_NAMES, runTrain, type TrainConfig } from "./train.js";
+import { SEQ2SEQ_TASKS, SEQ2SEQ_TASK_NAMES, isSeq2SeqTask, runSample, runSeq2SeqTrain, type Seq2SeqTrainConfig } from "./seq2seq.js";
 
 /**
  * The demo's job, measured on a 2-core machine shared with other work: 8 epochs of 10,000
@@ -32,7 +34,7 @@ const DEMO: TrainConfig = {
 };
 
 /** Benchmarks in bench/ (TypeScript, run with tsx from a checkout; not in the package). */
-const BENCHMARKS = ["gemm", "rnn"];
+const BENCHMARKS = ["gemm", "rnn", "seq2seq"];
 
 function wholeNumber(min: number) {
   return (value: string): number => {
@@ -45,6 +47,18 @@ function wholeNumber(min: number) {
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("Expected a number > 0.");
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("Expected a number >= 0.");
+  return n;
+}
+
+function probability(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !(n > 0 && n <= 1)) throw new InvalidArgumentError("Expected a number in (0, 1].");
   return n;
 }
 
@@ -87,8 +101,8 @@ const program = new Command("unfold")
 program
   .command("train")
   .description("Train a recurrent model on a synthetic task, then compare its test score with a baseline that learned nothing.")
-  .addHelpText("after", `\nTasks:\n${TASK_NAMES.map((name) => `  ${name.padEnd(7)} ${TASKS[name].summary}`).join("\n")}\n\nExample:\n  unfold train --task adding --steps 50 --units 64 --epochs 10 --save adding.ckpt`)
-  .addOption(new Option("--task <name>", "the task to learn").choices(TASK_NAMES).default("adding"))
+  .addHelpText("after", `\nTasks:\n${[...TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${TASKS[name].summary}`), ...SEQ2SEQ_TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${SEQ2SEQ_TASKS[name].summary} (seq2seq with attention)`)].join("\n")}\n\nThe seq2seq tasks have their own defaults for --units, --cell, --epochs, --batch-size, --lr, --samples and --test-samples (the sizes that reach the bars in the test suite), take no --steps, and --save writes the model with its tokenizer for \`unfold sample\`.\n\nExamples:\n  unfold train --task adding --steps 50 --units 64 --epochs 10 --save adding.ckpt\n  unfold train --task reverse --save reverse.unfold && unfold sample reverse.unfold hello`)
+  .addOption(new Option("--task <name>", "the task to learn").choices([...TASK_NAMES, ...SEQ2SEQ_TASK_NAMES]).default("adding"))
   .addOption(new Option("--steps <T>", "sequence length").argParser(wholeNumber(2)).default(DEMO.steps))
   .addOption(new Option("--units <H>", "hidden units of the recurrent layer").argParser(wholeNumber(1)).default(DEMO.units))
   .addOption(new Option("--cell <kind>", "recurrent cell").choices(CELL_NAMES).default(DEMO.cell))
@@ -100,9 +114,34 @@ program
   .addOption(new Option("--test-samples <N>", "held-out test sequences").argParser(wholeNumber(1)).default(DEMO.testSamples))
   .addOption(new Option("--seed <S>", "seed of the data, the weights and the shuffling").argParser(wholeNumber(0)).default(DEMO.seed))
   .addOption(new Option("--examples <N>", "test sequences to print at the end").argParser(wholeNumber(0)).default(DEMO.examples))
-  .addOption(new Option("--save <file>", "write a checkpoint (weights, optimizer state, RNG) after training").argParser(writableFile))
-  .action(async (options: TrainConfig) => {
-    await runTrain(options);
+  .addOption(new Option("--save <file>", "write a checkpoint (weights, optimizer state, RNG) after training; seq2seq tasks: the model and its tokenizer").argParser(writableFile))
+  .action(async (options: TrainConfig, command: Command) => {
+    const task: string = options.task;
+    if (!isSeq2SeqTask(task)) return runTrain(options);
+    // Options left at the adding problem's defaults take the seq2seq task's own.
+    const given = (key: string) => command.getOptionValueSource(key) === "cli";
+    if (given("steps")) command.error("error: option '--steps <T>' does not apply to seq2seq tasks (their lengths are part of the task)", { exitCode: 2 });
+    const defaults = SEQ2SEQ_TASKS[task].defaults;
+    const config: Seq2SeqTrainConfig = { task, clipNorm: options.clipNorm, seed: options.seed, examples: options.examples, save: options.save, ...defaults };
+    for (const key of Object.keys(defaults)) if (given(key)) (config as unknown as Record<string, unknown>)[key] = (options as unknown as Record<string, unknown>)[key];
+    await runSeq2SeqTrain(config);
+  });
+
+program
+  .command("sample")
+  .description("Decode sources with a seq2seq model saved by `unfold train --task reverse|addition --save`, or continue a prompt with a language model saved with its tokenizer.")
+  .argument("<model>", "the saved model file")
+  .argument("[inputs...]", "seq2seq: the sources to decode; language model: the prompt")
+  .addOption(new Option("--beam <W>", "seq2seq: beam search of this width (1: greedy)").argParser(wholeNumber(1)).default(1))
+  .addOption(new Option("--temperature <X>", "draw tokens at this temperature instead (0: the most likely); language models default to 0.8").argParser(nonNegativeNumber))
+  .addOption(new Option("--top-k <K>", "draw only among the K most likely tokens").argParser(wholeNumber(1)))
+  .addOption(new Option("--top-p <P>", "draw only among the most likely tokens whose probabilities reach P (0 < P <= 1)").argParser(probability))
+  .addOption(new Option("--seed <S>", "seed of the draws").argParser(wholeNumber(0)).default(0))
+  .addOption(new Option("--length <N>", "most tokens to write (language model default 300)").argParser(wholeNumber(1)))
+  .addOption(new Option("--attention", "seq2seq: print each output step's attention over the source").default(false))
+  .action(async (file: string, inputs: string[], options: { beam: number; temperature?: number; topK?: number; topP?: number; seed: number; length?: number; attention: boolean }) => {
+    if (!existsSync(file)) program.error(`error: model file ${file} does not exist`, { exitCode: 2 });
+    await runSample(file, inputs, options);
   });
 
 program

@@ -3,6 +3,7 @@
 // never tests on a string the model trained on.
 import { UnfoldError } from "../engine/index.js";
 import { Rng } from "./rng.js";
+import type { Tokenizer } from "./tokenizers.js";
 
 /** Parallel lists of source and target strings. */
 export interface TextPairs {
@@ -97,6 +98,15 @@ export function additionTask(n: number, options: AdditionTaskOptions = {}): Text
     const a = operand(), b = operand();
     return [`${a}+${b}`, String(a + b)];
   }, 100 ** digits);
+}
+
+/**
+ * String pairs as token ids, for Seq2Seq (no begin or end symbols: the model adds them).
+ * The target side uses `targetTokenizer` (default: the same tokenizer).
+ */
+export function encodePairs(pairs: TextPairs, tokenizer: Tokenizer, targetTokenizer: Tokenizer = tokenizer): { source: number[][]; target: number[][] } {
+  if (pairs.source.length !== pairs.target.length) throw new UnfoldError(`encodePairs: ${pairs.source.length} sources but ${pairs.target.length} targets`);
+  return { source: pairs.source.map((s) => tokenizer.encode(s)), target: pairs.target.map((t) => targetTokenizer.encode(t)) };
 }
 
 /** Splits pairs into the first `n` and the rest (the generators' sources are distinct, so the parts share none). */

@@ -36,7 +36,7 @@ export interface EncodeOptions {
   eos?: boolean;
 }
 
-export interface DecodeOptions {
+export interface TokenDecodeOptions {
   /** Keep the special symbols (<pad>, <bos>, <eos>) in the text. Default false (<unk> is always shown). */
   special?: boolean;
 }
@@ -94,7 +94,7 @@ export abstract class Tokenizer {
   }
 
   /** Token ids → text. Special symbols are dropped unless `special`; ids outside the vocabulary throw. */
-  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+  decode(ids: ArrayLike<number>, options: TokenDecodeOptions = {}): string {
     const out: string[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];

@@ -8,17 +8,12 @@ import { ParamStore, Tensor, UnfoldError, Workspace, engine, formatShape } from 
 import { Rng } from "../data/rng.js";
 import { readSafetensors, writeSafetensors, type SafeTensor } from "../io/safetensors.js";
 import { ATTENTION_SCORES, Attention, type AttentionScore } from "../layers/attention.js";
-import { Bidirectional } from "../layers/bidirectional.js";
 import { Dense } from "../layers/dense.js";
-import { Elman } from "../layers/elman.js";
 import { Embedding } from "../layers/embedding.js";
-import { GRU } from "../layers/gru.js";
-import { Jordan } from "../layers/jordan.js";
 import type { Layer, RunContext } from "../layers/layer.js";
 import { Loss } from "../layers/losses.js";
-import { LSTM } from "../layers/lstm.js";
 import { RecurrentLayer, checkChoice, checkKnownOptions, type LayerConfig } from "../layers/recurrent.js";
-import { Stack } from "../layers/stack.js";
+import { layerFromConfig } from "../layers/registry.js";
 import type { Optimizer } from "../train/optimizers.js";
 import { TokenSampler, argmax, type SamplingOptions } from "./generate.js";
 
@@ -201,19 +196,11 @@ function encoderSource(who: string, encoder: RecurrentLayer, kind: string | null
   return { parts, width: parts.reduce((s, i) => s + encoder.stateSizes[i], 0) };
 }
 
-/** A recurrent layer from its config (kind and resolved options). */
-export function recurrentFromConfig(config: LayerConfig): RecurrentLayer {
-  if (!config || typeof config !== "object" || typeof config.kind !== "string") throw new UnfoldError("recurrentFromConfig: expected { kind, options }");
-  const o = config.options as Record<string, unknown>;
-  switch (config.kind) {
-    case "lstm": return new LSTM(o as never);
-    case "gru": return new GRU(o as never);
-    case "elman": return new Elman(o as never);
-    case "jordan": return new Jordan(o as never);
-    case "stack": return new Stack((o.layers as LayerConfig[]).map(recurrentFromConfig), { dropout: o.dropout as number, skip: o.skip as never });
-    case "bidirectional": return new Bidirectional(recurrentFromConfig(o.layer as LayerConfig), { merge: o.merge as never });
-    default: throw new UnfoldError(`recurrentFromConfig: unknown recurrent layer kind "${config.kind}"`);
-  }
+/** A recurrent layer from its config (the layer registry's `layerFromConfig`, checked to be recurrent). */
+function recurrentFromConfig(config: LayerConfig, where: string): RecurrentLayer {
+  const layer = layerFromConfig(config, where);
+  if (!(layer instanceof RecurrentLayer)) throw new UnfoldError(`${where}: expected a recurrent layer, got ${layer.kind}`);
+  return layer;
 }
 
 /**
@@ -221,7 +208,7 @@ export function recurrentFromConfig(config: LayerConfig): RecurrentLayer {
  * and its final state becomes the context C: each decoder state starts from the encoder state
  * of the same kind and level (the top levels aligned; a bidirectional encoder's two
  * directions concatenated), copied when the widths match and through a learned tanh
- * projection (`bridge.<state>`) when they differ — and/or C is joined to the decoder's input
+ * projection (`bridge_<state>.weight`, `.bias`) when they differ — and/or C is joined to the decoder's input
  * at every step. The decoder reads the embedded target shifted right (bos first); with
  * attention, every decoder output h_t attends over the encoder's outputs (masked by the
  * source lengths) and the output layer reads h̃_t = tanh(W_c [c_t; h_t]) (Luong et al. 2015),
@@ -364,7 +351,7 @@ export class Seq2Seq {
   static fromConfig(config: Seq2SeqConfig, seed = 0): Seq2Seq {
     const { encoder, decoder, attention, ...rest } = config;
     return new Seq2Seq({
-      ...rest, seed, encoder: recurrentFromConfig(encoder), decoder: recurrentFromConfig(decoder),
+      ...rest, seed, encoder: recurrentFromConfig(encoder, "Seq2Seq encoder"), decoder: recurrentFromConfig(decoder, "Seq2Seq decoder"),
       ...(attention ? { attention } : {}),
     });
   }
@@ -822,10 +809,14 @@ export class Seq2Seq {
   }
 
   /**
-   * Beam search for one source: keeps the `width` most likely partial targets at every step;
-   * a candidate that ends with the end symbol is set aside as finished; the search stops when
-   * `width` hypotheses have finished (or at maxLength, where the live ones are kept as
-   * unfinished). Returns the `nBest` best by logProb / length^α. Width 1 is greedy decoding.
+   * Beam search for one source. At every step the `width` best extensions of the live
+   * hypotheses (by log-probability, ties to the lower beam, then the lower token) are kept;
+   * those that end with the end symbol are set aside as finished, the others stay live (so
+   * the beam narrows as hypotheses finish). The search stops when none is live, at maxLength
+   * (the live ones are then kept as unfinished), or when no live hypothesis can still beat
+   * the `nBest`-th best finished one (log-probabilities only fall; the best a live one can
+   * reach is logProb / (maxLength + 1)^α). Returns the `nBest` best by logProb / length^α
+   * (finished ones first; unfinished ones only when too few finished). Width 1 is greedy decoding.
    */
   beamSearch(source: ArrayLike<number>, options: BeamSearchOptions = {}): Hypothesis[] {
     this.checkAlive();
@@ -849,7 +840,11 @@ export class Seq2Seq {
     const normalized = (logProb: number, length: number) => (alpha === 0 ? logProb : logProb / Math.pow(Math.max(length, 1), alpha));
     const ids = new Int32Array(W).fill(this.eos);
     ids[0] = this.bos;
-    for (let step = 0; step < limit && live.length > 0 && finished.length < W; step++) {
+    const reachable = (logProb: number) => (alpha === 0 ? logProb : logProb / Math.pow(limit + 1, alpha));
+    // The nBest-th best finished score so far (−∞ until nBest have finished).
+    const nthBest = () => (finished.length < nBest ? -Infinity : finished.map((h) => h.score).sort((a, b) => b - a)[nBest - 1]);
+    for (let step = 0; step < limit && live.length > 0; step++) {
+      if (nthBest() >= Math.max(...live.map((b) => reachable(b.logProb)))) break;
       const logits = this.decodeStep(ids, states);
       k.f32_log_softmax(logp.ptr, logits.ptr, W, V);
       const lp = logp.toFloat32Array();
@@ -862,12 +857,12 @@ export class Seq2Seq {
       candidates.sort((a, b) => b.logProb - a.logProb || a.beam - b.beam || a.token - b.token);
       const next: Beam[] = [];
       const parents: number[] = [];
-      for (const c of candidates) {
-        if (next.length === W) break;
+      for (const c of candidates.slice(0, W)) {
         const parent = live[c.beam];
         const rows = weights ? [...parent.attention, this.attentionRow(weights, c.beam, L)] : [];
         if (c.token === this.eos) {
-          if (finished.length < W) finished.push({ tokens: [...parent.tokens], logProb: c.logProb, score: normalized(c.logProb, parent.tokens.length + 1), finished: true, ...(attention ? { attention: rows } : {}) });
+          const score = normalized(c.logProb, parent.tokens.length + 1);
+          finished.push({ tokens: [...parent.tokens], logProb: c.logProb, score, finished: true, ...(attention ? { attention: rows } : {}) });
         } else {
           next.push({ tokens: [...parent.tokens, c.token], logProb: c.logProb, attention: rows });
           parents.push(c.beam);
@@ -879,11 +874,11 @@ export class Seq2Seq {
       next.forEach((b, i) => (ids[i] = b.tokens[b.tokens.length - 1]));
       live = next;
     }
-    if (finished.length < nBest) {
-      for (const b of live) finished.push({ tokens: b.tokens, logProb: b.logProb, score: normalized(b.logProb, b.tokens.length), finished: false, ...(attention ? { attention: b.attention } : {}) });
-    }
     finished.sort((a, b) => b.score - a.score);
-    return finished.slice(0, nBest);
+    // Too few finished: the live ones fill up, after every finished one.
+    const unfinished: Hypothesis[] = live.map((b) => ({ tokens: b.tokens, logProb: b.logProb, score: normalized(b.logProb, b.tokens.length), finished: false, ...(attention ? { attention: b.attention } : {}) }));
+    unfinished.sort((a, b) => b.score - a.score);
+    return [...finished, ...unfinished].slice(0, nBest);
   }
 
   // ---------------------------------------------------------------------------------------
