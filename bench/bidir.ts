@@ -12,7 +12,7 @@ import { Dense } from "../src/layers/dense.js";
 import { Loss } from "../src/layers/losses.js";
 import { LSTM } from "../src/layers/lstm.js";
 import { Sequential } from "../src/models/sequential.js";
-import { fmt, printTable } from "./util.js";
+import { fmt, printTable, timeAgainstAsync } from "./util.js";
 
 const T = 50, B = 32, I = 64, H = 128, V = 64, LAYERS = 2;
 const MIN_RATIO = 20;
@@ -77,22 +77,6 @@ function tfjsModel(w: Record<string, Float32Array>): tf.LayersModel {
  * so a burst of outside load on this shared machine slows both alike and the ratio of the
  * medians holds. Returns the median ms per step of each.
  */
-async function timeInterleaved(ours: () => void, theirs: () => Promise<unknown>, rounds: number): Promise<{ ours: number; theirs: number }> {
-  for (let i = 0; i < 3; i++) ours(); // warm-up: JIT, workspace
-  for (let i = 0; i < 2; i++) await theirs();
-  const a: number[] = [], b: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let t0 = performance.now();
-    for (let i = 0; i < 3; i++) ours();
-    a.push((performance.now() - t0) / 3);
-    t0 = performance.now();
-    await theirs();
-    b.push(performance.now() - t0);
-  }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
-  return { ours: median(a), theirs: median(b) };
-}
-
 export async function run(): Promise<void> {
   const model = new Sequential([new Bidirectional(new LSTM({ units: H, layers: LAYERS })), new Dense({ units: V })], {
     inputSize: I,
@@ -120,7 +104,7 @@ export async function run(): Promise<void> {
   const rel = Math.abs(ours - theirs) / Math.abs(theirs);
   if (!(rel < 1e-4)) throw new Error(`bidirectional LSTM: loss ${ours} differs from TF.js ${theirs} (rel ${rel})`);
 
-  const times = await timeInterleaved(() => model.trainStep(x, y, { lr: 0.01 }), () => peer.trainOnBatch(tx, ty), 7);
+  const times = await timeAgainstAsync(() => model.trainStep(x, y, { lr: 0.01 }), () => peer.trainOnBatch(tx, ty), 7);
   const unfold = times.ours, wasm = times.theirs;
   const ratio = wasm / unfold;
   printTable(

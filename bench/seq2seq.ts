@@ -10,7 +10,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { LSTM } from "../src/layers/lstm.js";
 import { Seq2Seq } from "../src/models/seq2seq.js";
 import { SGD } from "../src/train/optimizers.js";
-import { fmt, printTable } from "./util.js";
+import { fmt, printTable, timeAgainstAsync } from "./util.js";
 
 const B = 32, S = 20, T = 20, H = 256, E = 64, V = 64;
 
@@ -91,22 +91,6 @@ function tfjsModel(w: Record<string, Float32Array>, src: tf.Tensor, tgt: tf.Tens
 }
 
 /** Interleaved timing (a few of our steps, then one of theirs, per round): the ratio of medians holds under outside load. */
-async function timeInterleaved(ours: () => void, theirs: () => Promise<unknown>, rounds: number): Promise<{ ours: number; theirs: number }> {
-  for (let i = 0; i < 3; i++) ours();
-  for (let i = 0; i < 2; i++) await theirs();
-  const a: number[] = [], b: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let t0 = performance.now();
-    for (let i = 0; i < 3; i++) ours();
-    a.push((performance.now() - t0) / 3);
-    t0 = performance.now();
-    await theirs();
-    b.push(performance.now() - t0);
-  }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
-  return { ours: median(a), theirs: median(b) };
-}
-
 export async function run(): Promise<void> {
   // Ids 0 and 1 are the begin and end symbols; sources of S tokens, targets of T − 1 (+ end).
   const BOS = 0, EOS = 1;
@@ -142,7 +126,7 @@ export async function run(): Promise<void> {
     model.lossAndGradients(data);
     sgd.step(model.params);
   };
-  const times = await timeInterleaved(step, async () => peer.step(), 7);
+  const times = await timeAgainstAsync(step, async () => peer.step(), 7);
   const ratio = times.theirs / times.ours;
   printTable(
     ["workload", "B/S/T/H", "check", "unfold ms", "GFLOP/s", "tfjs-wasm ms", "vs wasm"],

@@ -110,3 +110,23 @@ export function printTable(header: string[], rows: (string | number)[][]): void 
 export function fmt(x: number, decimals = 2): string {
   return Number.isFinite(x) ? x.toFixed(decimals) : String(x);
 }
+
+/**
+ * Times a synchronous Unfold body against an asynchronous peer (TF.js training calls),
+ * alternating them so machine load hits both alike: median ms per call of each.
+ */
+export async function timeAgainstAsync(ours: () => void, theirs: () => Promise<unknown>, rounds: number): Promise<{ ours: number; theirs: number }> {
+  for (let i = 0; i < 3; i++) ours(); // warm-up: JIT, workspace
+  for (let i = 0; i < 2; i++) await theirs();
+  const a: number[] = [], b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let t0 = performance.now();
+    for (let i = 0; i < 3; i++) ours();
+    a.push((performance.now() - t0) / 3);
+    t0 = performance.now();
+    await theirs();
+    b.push(performance.now() - t0);
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
+  return { ours: median(a), theirs: median(b) };
+}
