@@ -27,7 +27,7 @@ export {
   type OptimizerState, type LearningRate, type SGDOptions, type AdamOptions, type AdamWOptions, type RMSpropOptions, type AdagradOptions,
 } from "./train/optimizers.js";
 export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";
-export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type EarlyStoppingOptions } from "./train/fit.js";
+export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type BatchData, type BatchSource, type EarlyStoppingOptions } from "./train/fit.js";
 export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
 export { SequenceDataset, type ArrayInput, type ShapedArray, type SequenceDatasetOptions, type BatchExtras } from "./data/dataset.js";
 export { padSequences, type PadOptions, type PaddedBatch } from "./data/padding.js";
@@ -43,7 +43,9 @@ export {
   type EchoStateOptions, type ResolvedEchoStateOptions, type OnlineFitOptions, type SparseReservoir,
 } from "./models/esn.js";
 export { mackeyGlass, type MackeyGlassOptions } from "./data/mackey-glass.js";
-export { trainInWorker, serveTrainingWorker, type WorkerTrainingOptions, type WorkerLike } from "./worker/index.js";
+export {
+  trainInWorker, serveTrainingWorker, type WorkerTrainingOptions, type Seq2SeqWorkerTrainingOptions, type WorkerHooks, type Seq2SeqBatchLogs, type WorkerLike,
+} from "./worker/index.js";
 export { RecursiveNet, type RecursiveNetOptions, type ResolvedRecursiveNetOptions, type TreeCell, type TreeFitOptions } from "./models/recursive.js";
 export {
   arithmeticTrees, evaluateMod10, expressionText, treeDepth, PLUS, TIMES, type BinaryTree, type ArithmeticTreesOptions,

@@ -97,16 +97,16 @@ export function resolveStackable(kind: string, options: StackableOptions): Resol
 }
 
 /**
- * Validates per-sample lengths for a [T, B, ...] batch: B whole numbers, each in [1, T].
+ * Validates per-sample lengths for a [T, B, ...] batch: B whole numbers, each in [min, T].
  * Returns them as an Int32Array, or null when none were given.
  */
-export function checkLengths(who: string, lengths: ArrayLike<number> | undefined, steps: number, batch: number): Int32Array | null {
+export function checkLengths(who: string, lengths: ArrayLike<number> | undefined, steps: number, batch: number, min = 1): Int32Array | null {
   if (lengths === undefined || lengths === null) return null;
   if (typeof (lengths as ArrayLike<number>).length !== "number") throw new UnfoldError(`${who}: lengths must be an Int32Array of ${batch} sequence lengths, got ${typeof lengths}`);
   if (lengths.length !== batch) throw new UnfoldError(`${who}: lengths must hold one length per sample (${batch}), got ${lengths.length}`);
   for (let b = 0; b < batch; b++) {
     const L = lengths[b];
-    if (!Number.isInteger(L) || L < 1 || L > steps) throw new UnfoldError(`${who}: lengths[${b}] must be a whole number in [1, ${steps}] (the batch has ${steps} steps), got ${L}`);
+    if (!Number.isInteger(L) || L < min || L > steps) throw new UnfoldError(`${who}: lengths[${b}] must be a whole number in [${min}, ${steps}] (the batch has ${steps} steps), got ${L}`);
   }
   return Int32Array.from(lengths);
 }
@@ -230,7 +230,9 @@ export abstract class RecurrentLayer extends Layer {
     }
     this.steps = T;
     this.batch = B;
-    this.lengths = checkLengths(`${this.kind} layer "${this.label}"`, lengths, T, B);
+    // Continuing from a given state, a causal layer takes empty samples (length 0): a sequence
+    // that ended in an earlier chunk (truncated BPTT), whose state passes through unchanged.
+    this.lengths = checkLengths(`${this.kind} layer "${this.label}"`, lengths, T, B, initialState && this.causal ? 0 : 1);
     this.lengthsTensor = null;
     this.shortest = T;
     if (this.lengths) {

@@ -70,6 +70,14 @@ export interface ForwardOptions {
   lengths?: ArrayLike<number>;
   /** The per-sample context [B, size], for a model built with `context`. */
   context?: Tensor;
+  /**
+   * Where every recurrent layer starts, instead of zeros (and instead of the context's
+   * projection): the tensors in the order of `getState()` — each layer's states, h then c for
+   * an LSTM — each [B, width]. This continues a sequence from the `lastFinalState` of an
+   * earlier forward (truncated BPTT does so chunk by chunk); the gradient stops there. With it,
+   * a length may be 0: that sample ended in an earlier chunk, and its state passes through.
+   */
+  initialState?: readonly Tensor[];
 }
 
 /** The extra inputs of a training or evaluation batch. */
@@ -122,6 +130,8 @@ export class Sequential {
   /** Of the last forward: lengths (undefined when every step was real), context, input shape. */
   private lastLengths: Int32Array | undefined;
   private lastContext: Tensor | null = null;
+  /** The last forward started from a given initialState (the context's projections did not run). */
+  private lastStatesGiven = false;
   private lastSteps = 0;
   private lastBatch = 0;
   private contextGradTensor: Tensor | null = null;
@@ -240,16 +250,18 @@ export class Sequential {
   forward(x: Tensor, options: ForwardOptions = {}): Tensor {
     this.checkAlive();
     for (const key of Object.keys(options)) {
-      if (!["training", "lengths", "context"].includes(key)) throw new UnfoldError(`forward: unknown option "${key}" (known: training, lengths, context)`);
+      if (!["training", "lengths", "context", "initialState"].includes(key)) throw new UnfoldError(`forward: unknown option "${key}" (known: training, lengths, context, initialState)`);
     }
     this.checkInput(x);
     const [T, B] = x.shape;
-    let lengths = checkLengths("forward", options.lengths, T, B) ?? undefined;
+    const states = options.initialState === undefined ? null : this.initialStates(options.initialState, B);
+    let lengths = checkLengths("forward", options.lengths, T, B, states ? 0 : 1) ?? undefined;
     // All steps real: the plain path, bit for bit the same as giving no lengths.
     if (lengths && lengths.every((L) => L === T)) lengths = undefined;
     const c = this.checkContext(options.context, B);
-    const y = this.run(x, this.runContext(options.training ?? false), c, lengths, null);
+    const y = this.run(x, this.runContext(options.training ?? false), c, lengths, states);
     this.lastLengths = lengths;
+    this.lastStatesGiven = states !== null;
     this.lastContext = c;
     this.lastSteps = T;
     this.lastBatch = B;
@@ -276,6 +288,37 @@ export class Sequential {
       }
     });
     return h;
+  }
+
+  /** The flat `initialState` list checked against the state slots, grouped by layer index as `run` takes it. */
+  private initialStates(given: readonly Tensor[], batch: number): (Tensor[] | undefined)[] {
+    const slots = this.stateSlots();
+    if (!Array.isArray(given) || given.length !== slots.length) {
+      const names = slots.map((s) => `${s.layer.label}.${s.name}`).join(", ");
+      throw new UnfoldError(`forward: initialState takes ${slots.length} tensors (${names || "the model has no recurrent layer"}), got ${Array.isArray(given) ? given.length : typeof given}`);
+    }
+    for (const layer of this.layers) {
+      if (!layer.causal) throw new UnfoldError(`forward: initialState continues a sequence, which ${layer.kind} layer "${layer.label}" cannot do (it reads the sequence backwards, pools it or looks back past its state)`);
+    }
+    slots.forEach((slot, j) => {
+      const t = given[j];
+      if (!(t instanceof Tensor) || t.dtype !== "float32" || t.shape.length !== 2 || t.shape[0] !== batch || t.shape[1] !== slot.size) {
+        throw new UnfoldError(`forward: initialState[${j}] (${slot.layer.label}.${slot.name}) must be float32 [${batch}, ${slot.size}], got ${t instanceof Tensor ? `${t.dtype} ${formatShape(t.shape)}` : String(t)}`);
+      }
+      if (!engine().k.f32_all_finite(t.ptr, t.size)) throw new UnfoldError(`forward: initialState[${j}] (${slot.layer.label}.${slot.name}) contains NaN or Infinity`);
+    });
+    let j = 0;
+    return this.layers.map((layer) => (layer instanceof RecurrentLayer ? layer.stateNames.map(() => given[j++]) : undefined));
+  }
+
+  /**
+   * The final states of the last forward, in the order of `getState()` (each [B, width]):
+   * where every sample's sequence got to, to continue from with `initialState`. Owned by the
+   * layers and overwritten by the next forward: copy them first to carry them.
+   */
+  get lastFinalState(): readonly Tensor[] {
+    this.checkAlive();
+    return this.layers.flatMap((l) => (l instanceof RecurrentLayer ? l.finalState : []));
   }
 
   /** [T, B, F] and c [B, S] → [T, B, F + S], every step gets c. */
@@ -318,7 +361,7 @@ export class Sequential {
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const layer = this.layers[i];
       d = layer.backward(d);
-      if (i === this.stateLayer) {
+      if (i === this.stateLayer && !this.lastStatesGiven) {
         const grads = (layer as RecurrentLayer).initialStateGrad;
         this.projections.forEach((p, s) => {
           const g = p.backward(grads[s]);

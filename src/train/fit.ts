@@ -2,7 +2,7 @@
 // metrics, validation, callbacks, early stopping, cancellation, and a guard that refuses a
 // step whose loss or gradients are not finite. It yields to the event loop as it goes, so a
 // page stays responsive while a model trains on its main thread.
-import { Tensor, UnfoldError, Workspace, formatShape } from "../engine/index.js";
+import { Tensor, UnfoldError, Workspace, engine, formatShape } from "../engine/index.js";
 import { SequenceDataset, type ArrayInput } from "../data/dataset.js";
 import { Embedding, checkTokenIds } from "../layers/embedding.js";
 import type { BatchOptions, Sequential } from "../models/sequential.js";
@@ -15,7 +15,24 @@ export type Metric = "accuracy" | "perplexity";
  * with an Embedding; targets; optionally per-sample `lengths` [N] and a `context` [N, size])
  * or a prepared dataset.
  */
-export type TrainingData = { x: ArrayInput; y: ArrayInput; lengths?: ArrayLike<number>; context?: ArrayInput } | SequenceDataset;
+export type TrainingData = BatchData | SequenceDataset;
+
+/** Samples as arrays: x, y and optionally lengths and context, batch-major (see TrainingData). */
+export interface BatchData {
+  x: ArrayInput;
+  y: ArrayInput;
+  lengths?: ArrayLike<number>;
+  context?: ArrayInput;
+}
+
+/**
+ * Batches made by the caller, one `BatchData` each (its own size and length T), in the order
+ * to train on: an array, a generator, a stream — anything iterable or async-iterable — or a
+ * function that makes one. Every epoch iterates it again, so for more than one epoch give
+ * something that can start over (an array, an object whose `[Symbol.asyncIterator]()` makes
+ * a new iterator, or a function); a spent generator yields nothing and fit says so.
+ */
+export type BatchSource = Iterable<BatchData> | AsyncIterable<BatchData> | (() => Iterable<BatchData> | AsyncIterable<BatchData>);
 
 export interface Logs {
   /** Loss over the epoch's samples (a short last batch weighs what it holds), or of the batch in onBatchEnd. */
@@ -69,6 +86,14 @@ export interface FitOptions {
   onEpochEnd?: (epoch: number, logs: Logs) => void | Promise<void>;
   /** Give the event loop a turn at least this often (ms of work). Default 25. */
   yieldEveryMs?: number;
+  /**
+   * Truncated backpropagation through time: each batch is trained in chunks of this many
+   * steps, one optimizer step per chunk. Every chunk starts from the state the previous chunk
+   * ended in (carried forward, as the full sequence would) but its gradient stops at that
+   * boundary. The model must run forward in time only (no Bidirectional, pooling head or
+   * time-skip layer) and have a target per step. Default: off (the whole sequence at once).
+   */
+  tbptt?: number;
 }
 
 export interface History {
@@ -78,7 +103,7 @@ export interface History {
   stopped?: "earlyStopping" | "aborted";
 }
 
-const KNOWN: readonly string[] = ["epochs", "batchSize", "optimizer", "shuffle", "validationData", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "signal", "onBatchEnd", "onEpochEnd", "yieldEveryMs"];
+const KNOWN: readonly string[] = ["epochs", "batchSize", "optimizer", "shuffle", "validationData", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "signal", "onBatchEnd", "onEpochEnd", "yieldEveryMs", "tbptt"];
 
 function targetType(model: Sequential): "int32" | "float32" {
   if (!model.loss) throw new UnfoldError("fit: the model has no loss; pass { loss } to the Sequential constructor");
@@ -116,15 +141,15 @@ interface Batch {
   x: Tensor;
   y: Tensor;
   options: BatchOptions;
+  /** The targets are per step ([T, b, ...]), not one per sequence. */
+  perStep: boolean;
 }
 
-/** Makes the batches of `ds`, reusing the batch tensors (same shapes, same memory). */
+/** Makes batches from datasets, reusing the batch tensors (same shapes, same memory). */
 class Batcher {
   private readonly ws = new Workspace();
-  constructor(private readonly ds: SequenceDataset) {}
 
-  batch(indices: Int32Array): Batch {
-    const ds = this.ds;
+  batch(ds: SequenceDataset, indices: Int32Array): Batch {
     const b = indices.length;
     const shapes = ds.batchShapes(b);
     const int = ds.y instanceof Int32Array;
@@ -140,7 +165,12 @@ class Batcher {
     const options: BatchOptions = {};
     if (lengths) options.lengths = lengths;
     if (cs) options.context = this.ws.get(`c${b}`, shapes.context!).write(cs, true);
-    return { x, y, options };
+    return { x, y, options, perStep: ds.perStep };
+  }
+
+  /** All of `ds` as one batch. */
+  whole(ds: SequenceDataset): Batch {
+    return this.batch(ds, Int32Array.from({ length: ds.size }, (_, i) => i));
   }
 
   dispose(): void {
@@ -148,15 +178,45 @@ class Batcher {
   }
 }
 
+function isBatchSource(data: unknown): data is BatchSource {
+  if (typeof data === "function") return true;
+  if (!data || typeof data !== "object" || data instanceof SequenceDataset) return false;
+  return Symbol.iterator in data || Symbol.asyncIterator in data;
+}
+
 /**
- * Sums a batch's metrics into `acc` (correct predictions, counted rows, summed loss), from the
- * model's last forward: steps past the samples' lengths are not counted.
+ * The batches of one pass over a source, each checked against the model as it comes (errors
+ * name the batch). `what` names the data in errors ("training data, epoch 2").
  */
-function accumulateMetrics(model: Sequential, y: Tensor, acc: { correct: number; rows: number; lossSum: number; weight: number }, accuracy = true): void {
+async function* sourceBatches(model: Sequential, batcher: Batcher, source: BatchSource, what: string): AsyncGenerator<Batch> {
+  const made = typeof source === "function" ? source() : source;
+  let it: Iterator<BatchData> | AsyncIterator<BatchData>;
+  if (made && typeof (made as AsyncIterable<BatchData>)[Symbol.asyncIterator] === "function") it = (made as AsyncIterable<BatchData>)[Symbol.asyncIterator]();
+  else if (made && typeof (made as Iterable<BatchData>)[Symbol.iterator] === "function") it = (made as Iterable<BatchData>)[Symbol.iterator]();
+  else throw new UnfoldError(`${what}: the batch function must return an iterable or async iterable of { x, y } batches, got ${made === null ? "null" : typeof made}`);
+  for (let i = 0; ; i++) {
+    const next = await it.next();
+    if (next.done) {
+      if (i === 0) throw new UnfoldError(`${what}: the batch source gave no batches (a generator can be iterated only once: for several epochs pass an array, or a function that makes a new generator)`);
+      return;
+    }
+    yield batcher.whole(asDataset(model, next.value, `${what}, batch ${i}`));
+  }
+}
+
+type MetricSums = { correct: number; rows: number; lossSum: number; weight: number };
+
+/**
+ * Sums a batch's metrics into `acc` (correct predictions, counted rows, summed loss and what
+ * it is divided by), from the model's last forward: steps past the samples' lengths are not
+ * counted. `weigh` false adds no divisor (a later chunk of a sequence whose loss is summed
+ * over time: the sequence is divided by its batch size once).
+ */
+function accumulateMetrics(model: Sequential, y: Tensor, acc: MetricSums, accuracy = true, weigh = true): void {
   const loss = model.loss!;
   acc.lossSum += loss.lastSum;
   acc.rows += loss.lastCount;
-  acc.weight += loss.lastDivisor;
+  if (weigh) acc.weight += loss.lastDivisor;
   if (!accuracy || loss.name !== "softmaxCrossEntropy") return;
   const pred = model.lastOutput!;
   const mask = model.stepMask();
@@ -171,7 +231,7 @@ function accumulateMetrics(model: Sequential, y: Tensor, acc: { correct: number;
   }
 }
 
-function metricLogs(model: Sequential, metrics: Metric[], acc: { correct: number; rows: number; lossSum: number; weight: number }): Partial<Logs> {
+function metricLogs(model: Sequential, metrics: Metric[], acc: MetricSums): Partial<Logs> {
   const out: Partial<Logs> = {};
   if (metrics.includes("accuracy")) out.accuracy = acc.correct / Math.max(acc.rows, 1);
   // exp of the mean cross-entropy per predicted token, whatever the loss reduction.
@@ -179,49 +239,165 @@ function metricLogs(model: Sequential, metrics: Metric[], acc: { correct: number
   return out;
 }
 
-/** Mean loss and metrics over `data`, in inference mode, without touching the weights. */
-export function evaluate(model: Sequential, data: TrainingData, options: { batchSize?: number; metrics?: Metric[] } = {}): Logs {
-  const ds = asDataset(model, data, "evaluate data");
-  const batchSize = options.batchSize ?? 32;
+const emptySums = (): MetricSums => ({ correct: 0, rows: 0, lossSum: 0, weight: 0 });
+
+/** Loss and metrics of sums over a pass; weighted by each batch's divisor, so a short last batch counts for what it holds. */
+const passLogs = (model: Sequential, metrics: Metric[], acc: MetricSums): Logs => ({ loss: acc.lossSum / Math.max(acc.weight, 1), ...metricLogs(model, metrics, acc) });
+
+/** The batches of `ds` in order, `batchSize` at a time. */
+function* datasetBatches(batcher: Batcher, ds: SequenceDataset, order: Int32Array, batchSize: number): Generator<Batch> {
+  for (let start = 0; start < ds.size; start += batchSize) yield batcher.batch(ds, order.subarray(start, Math.min(start + batchSize, ds.size)));
+}
+
+/**
+ * Mean loss and metrics over `data`, in inference mode, without touching the weights. Takes
+ * arrays, a dataset, or a synchronous iterable of batches (fit also takes async ones).
+ */
+export function evaluate(model: Sequential, data: TrainingData | Iterable<BatchData> | (() => Iterable<BatchData>), options: { batchSize?: number; metrics?: Metric[] } = {}): Logs {
   const metrics = options.metrics ?? [];
-  const batcher = new Batcher(ds);
-  const acc = { correct: 0, rows: 0, lossSum: 0, weight: 0 };
+  const batcher = new Batcher();
+  const acc = emptySums();
   try {
-    for (let start = 0; start < ds.size; start += batchSize) {
-      const idx = Int32Array.from({ length: Math.min(batchSize, ds.size - start) }, (_, i) => start + i);
-      const { x, y, options: extras } = batcher.batch(idx);
+    let batches: Iterable<Batch>;
+    if (isBatchSource(data)) {
+      if (options.batchSize !== undefined) throw new UnfoldError("evaluate: batchSize applies to arrays; a batch source makes its own batches");
+      const made = typeof data === "function" ? data() : data;
+      if (!made || typeof (made as Iterable<BatchData>)[Symbol.iterator] !== "function") throw new UnfoldError("evaluate: takes arrays or a synchronous iterable of batches; for an async one, use fit's validationData");
+      batches = Array.from(made as Iterable<BatchData>, (b, i) => batcher.whole(asDataset(model, b, `evaluate data, batch ${i}`)));
+    } else {
+      const ds = asDataset(model, data, "evaluate data");
+      batches = datasetBatches(batcher, ds, Int32Array.from({ length: ds.size }, (_, i) => i), options.batchSize ?? 32);
+    }
+    for (const { x, y, options: extras } of batches) {
       model.computeLoss(x, y, extras);
       accumulateMetrics(model, y, acc, metrics.includes("accuracy"));
     }
   } finally {
     batcher.dispose();
   }
-  // Weighted by each batch's divisor, so a short last batch counts for what it holds.
-  return { loss: acc.lossSum / Math.max(acc.weight, 1), ...metricLogs(model, metrics, acc) };
+  return passLogs(model, metrics, acc);
+}
+
+/** evaluate, over any batch source (async ones too), for fit's validation. */
+async function evaluateSource(model: Sequential, source: BatchSource, metrics: Metric[]): Promise<Logs> {
+  const batcher = new Batcher();
+  const acc = emptySums();
+  try {
+    for await (const { x, y, options: extras } of sourceBatches(model, batcher, source, "validationData")) {
+      model.computeLoss(x, y, extras);
+      accumulateMetrics(model, y, acc, metrics.includes("accuracy"));
+    }
+  } finally {
+    batcher.dispose();
+  }
+  return passLogs(model, metrics, acc);
 }
 
 /**
- * Trains `model` on `data`. Resolves with the history when the epochs are done, early
- * stopping triggers, or `signal` aborts. A batch whose loss or gradient is not finite is
- * not applied: the weights keep their last good values and fit rejects with an error that
- * names the epoch and batch.
+ * One batch's training: forward, loss, BPTT and an optimizer step — or, with truncated BPTT
+ * (`chunk` < T), one of each per chunk of `chunk` steps, every chunk starting from the state
+ * the last one ended in (copied to `carry`, so its gradient stops there).
  */
-export async function fit(model: Sequential, data: TrainingData, options: FitOptions = {}): Promise<History> {
+class BatchTrainer {
+  private readonly carry = new Workspace();
+  constructor(
+    private readonly model: Sequential,
+    private readonly optimizer: Optimizer,
+    private readonly chunk: number,
+    private readonly accuracy: boolean,
+  ) {}
+
+  /** Trains on `batch`; `where` names it in errors. Returns the batch's loss (over all chunks), its mean gradient norm and the optimizer steps taken. */
+  train(batch: Batch, acc: MetricSums, where: string): { loss: number; gradNorm: number; steps: number } {
+    const model = this.model;
+    const { x, y, options } = batch;
+    const T = x.shape[0], B = x.shape[1];
+    const k = this.chunk > 0 && this.chunk < T ? this.chunk : T;
+    if (k < T && !batch.perStep) throw new UnfoldError(`fit: ${where}: truncated BPTT needs a target per step, the data has one per sequence`);
+    const own = emptySums();
+    let norm = 0;
+    let steps = 0;
+    let initialState: Tensor[] | undefined;
+    const rowX = x.size / T, rowY = y.size / T;
+    for (let start = 0; start < T; start += k) {
+      const len = Math.min(k, T - start);
+      const chunked = k < T;
+      let lengths = options.lengths;
+      if (lengths && chunked) {
+        const real = Int32Array.from(lengths, (L) => Math.max(0, Math.min(len, L - start)));
+        if (real.every((L) => L === 0)) break; // every sequence of the batch has ended
+        lengths = real;
+      }
+      const xs = chunked ? Tensor.view(x, start * rowX, [len, ...x.shape.slice(1)]) : x;
+      const ys = chunked ? Tensor.view(y, start * rowY, [len, ...y.shape.slice(1)]) : y;
+      const span = chunked ? `, steps ${start}..${start + len - 1}` : "";
+      const value = model.lossAndGradients(xs, ys, { ...options, lengths, initialState });
+      if (!Number.isFinite(value)) {
+        throw new UnfoldError(`fit: the loss of ${where}${span} is ${value}; that ${chunked ? "chunk" : "batch"} was not applied and the weights keep their last good values — try a lower learning rate or gradient clipping (clipNorm)`);
+      }
+      // A loss summed over time is divided by the batch size once per sequence, not per chunk.
+      const weigh = start === 0 || model.loss!.reduction === "mean";
+      accumulateMetrics(model, ys, own, this.accuracy, weigh);
+      try {
+        norm += this.optimizer.step(model.params).gradNorm;
+      } catch (e) {
+        throw new UnfoldError(`fit: ${where}${span}: ${(e as Error).message}`);
+      }
+      steps++;
+      if (start + len < T) {
+        const kernels = engine().k;
+        initialState = model.lastFinalState.map((s, j) => {
+          const c = this.carry.get(`state${j}`, s.shape);
+          kernels.f32_copy(c.ptr, s.ptr, s.size);
+          return c;
+        });
+      }
+    }
+    for (const key of Object.keys(own) as (keyof MetricSums)[]) acc[key] += own[key];
+    return { loss: own.lossSum / Math.max(own.weight, 1), gradNorm: norm / Math.max(steps, 1), steps };
+  }
+
+  dispose(): void {
+    this.carry.dispose();
+  }
+}
+
+/**
+ * Trains `model` on `data`: arrays or a dataset (batched here, shuffled with the model's
+ * seeded RNG), or a source of batches the caller makes (see BatchSource). Resolves with the
+ * history when the epochs are done, early stopping triggers, or `signal` aborts. A batch whose
+ * loss or gradient is not finite is not applied: the weights keep their last good values and
+ * fit rejects with an error that names the epoch and batch.
+ */
+export async function fit(model: Sequential, data: TrainingData | BatchSource, options: FitOptions = {}): Promise<History> {
   for (const key of Object.keys(options)) if (!KNOWN.includes(key)) throw new UnfoldError(`fit: unknown option "${key}" (known: ${KNOWN.join(", ")})`);
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   const initialEpoch = options.initialEpoch ?? 0;
+  const tbptt = options.tbptt ?? 0;
   if (!Number.isInteger(epochs) || epochs < 0) throw new UnfoldError(`fit: epochs must be a whole number >= 0, got ${epochs}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UnfoldError(`fit: batchSize must be a whole number >= 1, got ${batchSize}`);
   if (!Number.isInteger(initialEpoch) || initialEpoch < 0) throw new UnfoldError(`fit: initialEpoch must be a whole number >= 0, got ${initialEpoch}`);
+  if (options.tbptt !== undefined && (!Number.isInteger(tbptt) || tbptt < 1)) throw new UnfoldError(`fit: tbptt must be a whole number of steps >= 1, got ${String(options.tbptt)}`);
+  if (options.tbptt !== undefined) {
+    const layer = model.layers.find((l) => !l.causal);
+    if (layer) throw new UnfoldError(`fit: truncated BPTT carries the state forward chunk by chunk, which ${layer.kind} layer "${layer.label}" cannot do (it reads the sequence backwards, pools it or looks back past its state)`);
+  }
   const metrics = options.metrics ?? [];
   for (const m of metrics) if (m !== "accuracy" && m !== "perplexity") throw new UnfoldError(`fit: unknown metric "${String(m)}" (known: accuracy, perplexity)`);
-  let ds = asDataset(model, data, "training data");
+  const source = isBatchSource(data) ? data : null;
+  if (source) {
+    for (const key of ["batchSize", "shuffle", "validationSplit"] as const) {
+      if (options[key] !== undefined) throw new UnfoldError(`fit: ${key} applies to arrays; a batch source makes its own batches, in its own order`);
+    }
+  }
+  let ds = source ? null : asDataset(model, data as TrainingData, "training data");
   if (metrics.length && model.loss!.name !== "softmaxCrossEntropy") throw new UnfoldError(`fit: metrics ${metrics.join(", ")} need a softmaxCrossEntropy loss, the model uses ${model.loss!.name}`);
-  let validation = options.validationData ? asDataset(model, options.validationData, "validationData") : null;
-  if (options.validationSplit !== undefined) {
+  const validationSource = options.validationData !== undefined && isBatchSource(options.validationData) ? options.validationData : null;
+  let validation = options.validationData && !validationSource ? asDataset(model, options.validationData as TrainingData, "validationData") : null;
+  if (options.validationSplit !== undefined && ds) {
     const split = options.validationSplit;
-    if (validation) throw new UnfoldError("fit: give validationData or validationSplit, not both");
+    if (options.validationData) throw new UnfoldError("fit: give validationData or validationSplit, not both");
     if (!(split > 0 && split < 1)) throw new UnfoldError(`fit: validationSplit must be in (0, 1), got ${split}`);
     const nVal = Math.floor(ds.size * split);
     if (nVal < 1 || nVal >= ds.size) throw new UnfoldError(`fit: validationSplit ${split} of ${ds.size} samples leaves no training or no validation data`);
@@ -229,9 +405,11 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
     validation = ds.subset(all.subarray(ds.size - nVal));
     ds = ds.subset(all.subarray(0, ds.size - nVal));
   }
+  if (ds && tbptt && !ds.perStep) throw new UnfoldError("fit: truncated BPTT needs a target per step, the data has one per sequence");
   const optimizer = options.optimizer ?? new Adam({ lr: 1e-3 });
   const early = options.earlyStopping;
-  const monitor = early?.monitor ?? (validation ? "valLoss" : "loss");
+  const hasValidation = validation !== null || validationSource !== null;
+  const monitor = early?.monitor ?? (hasValidation ? "valLoss" : "loss");
   const patience = early?.patience ?? 5;
   const minDelta = early?.minDelta ?? 0;
   const maximize = monitor === "accuracy" || monitor === "valAccuracy";
@@ -242,46 +420,43 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
   let lastYield = performance.now();
 
   const history: History = { epochs: [] };
-  const batcher = new Batcher(ds);
+  const batcher = new Batcher();
+  const trainer = new BatchTrainer(model, optimizer, tbptt, metrics.includes("accuracy"));
   try {
     for (let epoch = initialEpoch; epoch < initialEpoch + epochs; epoch++) {
       const started = performance.now();
-      const order = Int32Array.from({ length: ds.size }, (_, i) => i);
-      if (options.shuffle ?? true) model.rng.shuffle(order);
+      let batches: AsyncIterable<Batch> | Iterable<Batch>;
+      if (ds) {
+        const order = Int32Array.from({ length: ds.size }, (_, i) => i);
+        if (options.shuffle ?? true) model.rng.shuffle(order);
+        batches = datasetBatches(batcher, ds, order, batchSize);
+      } else {
+        batches = sourceBatches(model, batcher, source!, `training data, epoch ${epoch}`);
+      }
       let normTotal = 0;
-      let batches = 0;
+      let steps = 0;
+      let batchIndex = 0;
       let lr = 0;
-      const acc = { correct: 0, rows: 0, lossSum: 0, weight: 0 };
-      for (let start = 0; start < ds.size; start += batchSize) {
+      const acc = emptySums();
+      for await (const batch of batches) {
         if (options.signal?.aborted) {
           history.stopped = "aborted";
           return history;
         }
-        const batchIndex = batches;
-        const { x, y, options: extras } = batcher.batch(order.subarray(start, Math.min(start + batchSize, ds.size)));
-        const loss = model.lossAndGradients(x, y, extras);
-        if (!Number.isFinite(loss)) {
-          throw new UnfoldError(`fit: the loss of epoch ${epoch}, batch ${batchIndex} is ${loss}; that batch was not applied and the weights keep their last good values — try a lower learning rate or gradient clipping (clipNorm)`);
-        }
-        accumulateMetrics(model, y, acc, metrics.includes("accuracy"));
         lr = optimizer.lr;
-        let gradNorm: number;
-        try {
-          gradNorm = optimizer.step(model.params).gradNorm;
-        } catch (e) {
-          throw new UnfoldError(`fit: epoch ${epoch}, batch ${batchIndex}: ${(e as Error).message}`);
-        }
-        normTotal += gradNorm;
-        batches++;
-        if (options.onBatchEnd) await options.onBatchEnd(batchIndex, { loss, gradNorm, lr });
+        const done = trainer.train(batch, acc, `epoch ${epoch}, batch ${batchIndex}`);
+        normTotal += done.gradNorm * done.steps;
+        steps += done.steps;
+        if (options.onBatchEnd) await options.onBatchEnd(batchIndex, { loss: done.loss, gradNorm: done.gradNorm, lr });
+        batchIndex++;
         if (performance.now() - lastYield >= yieldEvery) {
           await yieldToEventLoop();
           lastYield = performance.now();
         }
       }
-      const logs: Logs = { loss: acc.lossSum / Math.max(acc.weight, 1), ...metricLogs(model, metrics, acc), gradNorm: normTotal / Math.max(batches, 1), lr };
-      if (validation) {
-        const v = evaluate(model, validation, { batchSize, metrics });
+      const logs: Logs = { ...passLogs(model, metrics, acc), gradNorm: normTotal / Math.max(steps, 1), lr };
+      if (hasValidation) {
+        const v = validation ? evaluate(model, validation, { batchSize, metrics }) : await evaluateSource(model, validationSource!, metrics);
         logs.valLoss = v.loss;
         if (v.accuracy !== undefined) logs.valAccuracy = v.accuracy;
         if (v.perplexity !== undefined) logs.valPerplexity = v.perplexity;
@@ -307,6 +482,7 @@ export async function fit(model: Sequential, data: TrainingData, options: FitOpt
     return history;
   } finally {
     batcher.dispose();
+    trainer.dispose();
     if (!options.optimizer) optimizer.dispose();
   }
 }
