@@ -71,7 +71,7 @@ export interface FitOptions {
   /** Shuffle the samples every epoch with the model's seeded RNG. Default true. */
   shuffle?: boolean;
   /** Held-out data, evaluated after every epoch. */
-  validationData?: TrainingData;
+  validationData?: TrainingData | BatchSource;
   /** Or: this fraction of the samples (the last ones, before shuffling) is held out. */
   validationSplit?: number;
   /** Metrics besides the loss (cross-entropy models only). */
