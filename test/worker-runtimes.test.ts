@@ -1,20 +1,24 @@
 // trainInWorker's default worker in every runtime: a module Worker in Chromium, Deno and Bun,
-// worker_threads in Node (from the ESM and the CommonJS build). Each trains the same model in
-// the worker and with fit() on its main thread (test/runtimes/worker-check.mjs); both must
-// agree, and every runtime must print the same weights hash.
+// worker_threads in Node (from the ESM and the CommonJS build). Each trains the same models (a
+// Sequential, a Seq2Seq) in the worker and with fit() on its main thread
+// (test/runtimes/worker-check.mjs); both must agree, and every runtime must print the same
+// weights hashes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUN, DENO, NODE, ROOT, describeRun, requireBinary, requireBuild, run } from "./runtimes/env.js";
 import { launchChromium, serveDirectory, type Browser, type StaticServer } from "./runtimes/browser.js";
 
 const results = new Map<string, string>();
 const LINE = /^worker same [0-9a-f]{8} batches 16 epochs 2$/;
+const SEQ2SEQ_LINE = /^seq2seq same [0-9a-f]{8} epochs 2$/;
 
 function record(runtime: string, printed: string): void {
   const lines = printed.trim().split("\n");
   const result = lines.find((l) => l.startsWith("worker "));
+  const seq2seq = lines.find((l) => l.startsWith("seq2seq "));
   expect(result, `${runtime} printed:\n${printed}`).toMatch(LINE);
+  expect(seq2seq, `${runtime} printed:\n${printed}`).toMatch(SEQ2SEQ_LINE);
   console.log(`${runtime}: ${lines.find((l) => l.startsWith("timing ")) ?? ""}`);
-  results.set(runtime, result!);
+  results.set(runtime, `${result}\n${seq2seq}`);
 }
 
 async function runCheck(runtime: string, command: string, args: string[]): Promise<void> {

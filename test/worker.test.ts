@@ -1,11 +1,13 @@
 // trainInWorker in Node (worker_threads), through the built package as users import it: the
 // same bits as fit() on the main thread, a main thread whose timers keep firing while a
-// worker trains, streaming, cancel, errors, and a worker of the user's own (createWorker).
+// worker trains, streaming, cancel, errors, and a worker of the user's own (createWorker);
+// then the same for Seq2Seq models (Seq2Seq.fit in the worker).
 import { Worker } from "node:worker_threads";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Adam, Bidirectional, Dense, Dropout, Embedding, GRU, LSTM, RMSprop, SGD, Sequential, SequenceDataset, UnfoldError,
-  addingProblem, cosineDecay, fit, init, trainInWorker, type History, type Logs,
+  Adam, Bidirectional, CharTokenizer, Dense, Dropout, Embedding, GRU, LSTM, RMSprop, SGD, Seq2Seq, Sequential, SequenceDataset, UnfoldError,
+  addingProblem, cosineDecay, encodePairs, fit, init, linearRamp, reverseTask, trainInWorker,
+  type History, type Logs, type Seq2SeqBatchLogs, type Seq2SeqLogs,
 } from "../dist/index.js";
 import { requireBuild } from "./runtimes/env.js";
 
@@ -23,7 +25,7 @@ function reversal(n: number, steps: number, vocab: number): { x: { data: Int32Ar
   return { x: { data: x, shape: [n, steps] }, y: { data: y, shape: [n, steps] } };
 }
 
-function expectSameWeights(a: Sequential, b: Sequential): void {
+function expectSameWeights(a: Sequential | Seq2Seq, b: Sequential | Seq2Seq): void {
   const wa = a.getWeights();
   const wb = b.getWeights();
   expect(Object.keys(wb)).toEqual(Object.keys(wa));
@@ -227,5 +229,120 @@ describe("trainInWorker (Node worker_threads)", () => {
     const broken = trainInWorker(there, data, { createWorker: () => new Worker("throw new Error('no such worker')", { eval: true }) });
     await expect(broken).rejects.toThrow(/the training worker failed: .*no such worker/);
     for (const m of [here, there]) m.dispose();
+  });
+});
+
+describe("trainInWorker with a Seq2Seq model (Node worker_threads)", () => {
+  const tok = CharTokenizer.fromText("abcdef");
+  const data = encodePairs(reverseTask(160, { alphabet: "abcdef", minLength: 2, maxLength: 6, seed: 1 }), tok);
+  const validationData = encodePairs(reverseTask(24, { alphabet: "abcdef", minLength: 2, maxLength: 6, seed: 2 }), tok);
+  /** A small model with attention, a bidirectional encoder stack with dropout (the model's generator decides the masks). */
+  const make = (seed = 3) =>
+    new Seq2Seq({
+      sourceVocab: tok.size, targetVocab: tok.size, embedding: 8, bos: tok.bos, eos: tok.eos, seed,
+      encoder: new Bidirectional(new LSTM({ units: 8, layers: 2, dropout: 0.2 })), decoder: new GRU({ units: 16 }), attention: { score: "additive" },
+    });
+  const withoutTime = (logs: Seq2SeqLogs[]) => logs.map(({ seconds: _, ...rest }) => rest);
+
+  it("gives the bits Seq2Seq.fit gives on the main thread: attention, dropout, scheduled sampling, validation with exact match", async () => {
+    const here = make(), there = make();
+    const optHere = new Adam({ lr: 1e-2, clipNorm: 1 }), optThere = new Adam({ lr: 1e-2, clipNorm: 1 });
+    const options = { epochs: 3, batchSize: 16, validationData, exactMatch: true, scheduledSampling: { probability: 0.25 } };
+    const expected = await here.fit(data, { ...options, optimizer: optHere });
+    const batches: Seq2SeqBatchLogs[] = [];
+    const history = await trainInWorker(there, data, { ...options, optimizer: optThere, onBatchEnd: (_, logs) => batches.push(logs) });
+    expect(withoutTime(history)).toEqual(withoutTime(expected));
+    expect(history[2].valExactMatch).toBeTypeOf("number");
+    expect(history[2].samplingProbability).toBe(0.25);
+    expect(batches).toHaveLength(30);
+    expectSameWeights(here, there);
+    expect(there.rng.getState()).toEqual(here.rng.getState());
+    // The optimizer continues from where the worker left it: one more epoch here matches.
+    expect(optThere.stepCount).toBe(optHere.stepCount);
+    await here.fit(data, { epochs: 1, batchSize: 16, optimizer: optHere });
+    await there.fit(data, { epochs: 1, batchSize: 16, optimizer: optThere });
+    expectSameWeights(here, there);
+    // A second run in a worker continues too (the model's generator and the optimizer carried over).
+    await here.fit(data, { epochs: 1, batchSize: 32, optimizer: optHere, scheduledSampling: { probability: 0.5, from: "argmax" } });
+    await trainInWorker(there, data, { epochs: 1, batchSize: 32, optimizer: optThere, scheduledSampling: { probability: 0.5, from: "argmax" } });
+    expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+    for (const o of [optHere, optThere]) o.dispose();
+  });
+
+  it("streams every batch and epoch, and the weights after every epoch when asked", async () => {
+    const model = make(4);
+    const batches: number[] = [];
+    const epochs: [number, Seq2SeqLogs][] = [];
+    const snapshots: { epoch: number; weights: Record<string, Float32Array> }[] = [];
+    const history = await trainInWorker(model, data, {
+      epochs: 2, batchSize: 40, optimizer: new SGD({ lr: 0.05 }),
+      onBatchEnd: (b, logs) => {
+        expect(Number.isFinite(logs.loss) && Number.isFinite(logs.gradNorm) && logs.lr === 0.05).toBe(true);
+        batches.push(b);
+      },
+      onEpochEnd: (e, logs) => epochs.push([e, logs]),
+      onWeights: (weights, epoch) => snapshots.push({ epoch, weights }),
+    });
+    expect(batches).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+    expect(epochs.map(([e]) => e)).toEqual([0, 1]);
+    expect(epochs.map(([, logs]) => logs)).toEqual(history);
+    expect(snapshots.map((s) => s.epoch)).toEqual([0, 1]);
+    expect(snapshots[0].weights["output.weight"]).not.toEqual(snapshots[1].weights["output.weight"]);
+    const final = model.getWeights();
+    expect(Object.keys(snapshots[1].weights)).toEqual(Object.keys(final));
+    for (const name of Object.keys(final)) expect(snapshots[1].weights[name]).toEqual(final[name]);
+    model.dispose();
+  });
+
+  it("cancels through an AbortSignal: stops after the current batch and keeps what was trained", async () => {
+    const model = make(5);
+    const before = model.getWeights();
+    const controller = new AbortController();
+    let seen = 0;
+    const history = await trainInWorker(model, data, {
+      epochs: 200, batchSize: 8, optimizer: new Adam({ lr: 1e-2 }), signal: controller.signal,
+      onBatchEnd: () => {
+        if (++seen === 3) controller.abort();
+      },
+    });
+    expect(history.length).toBeLessThan(200);
+    const after = model.getWeights();
+    expect(after["output.weight"]).not.toEqual(before["output.weight"]);
+    expect(Object.values(after).every((w) => w.every(Number.isFinite))).toBe(true);
+    // An already aborted signal trains nothing and changes nothing.
+    const again = await trainInWorker(model, data, { epochs: 1, optimizer: new Adam(), signal: AbortSignal.abort() });
+    expect(again).toEqual([]);
+    expect(model.getWeights()).toEqual(after);
+    model.dispose();
+  });
+
+  it("refuses, on this thread, what cannot cross to a worker or is not valid data, naming it", async () => {
+    const model = make(6);
+    const before = model.getWeights();
+    const optimizer = new Adam({ lr: 1e-2 });
+    const refused = async (d: unknown, options: unknown, message: RegExp) => {
+      const error = await trainInWorker(model, d as never, options as never).catch((e: unknown) => e);
+      expect(error, String(message)).toBeInstanceOf(UnfoldError);
+      expect((error as Error).message).toMatch(message);
+    };
+    await refused(data, { epochs: 1 }, /a Seq2Seq needs \{ optimizer \}/);
+    await refused(data, { optimizer, scheduledSampling: { probability: linearRamp({ from: 0, to: 0.5, steps: 10 }) } }, /scheduledSampling\.probability is a schedule \(a function\), which cannot be sent to a worker/);
+    await refused(data, { optimizer: new Adam({ lr: cosineDecay({ lr: 0.1, totalSteps: 10 }) }) }, /learning rate is a schedule/);
+    await refused(data, { optimizer, metrics: ["accuracy"] }, /unknown option "metrics" for a Seq2Seq/);
+    await refused(data, { optimizer, scheduledSampling: 0.5 }, /scheduledSampling must be \{ probability, from\? \}/);
+    await refused({ source: data.source.slice(0, 3), target: data.target.slice(0, 2) }, { optimizer }, /training data: 3 sources but 2 targets/);
+    await refused({ source: [[4, 5], [4, 99]], target: [[5], [4]] }, { optimizer }, /training data: source 1, token 1 is 99, outside the vocabulary \[0, 9\]/);
+    await refused({ source: [[4, 5], [4]], target: [[5], [4.5]] }, { optimizer }, /training data: target 1, token 0 is 4\.5/);
+    await refused({ source: [[4], []], target: [[5], [4]] }, { optimizer }, /training data: source 1 is empty/);
+    await refused({ x: [[1]], y: [[1]] }, { optimizer }, /training data must be \{ source: number\[\]\[\], target: number\[\]\[\] \}/);
+    await refused(data, { optimizer, validationData: { source: [[4]], target: [[-1]] } }, /validationData: target 0, token 0 is -1/);
+    await refused({ source: [], target: [] }, { optimizer }, /training data holds no pairs/);
+    const error = await trainInWorker({ fit() {} } as never, data as never).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/the model must be a Sequential or a Seq2Seq, got Object/);
+    // What fit itself refuses comes back from the worker with fit's message; nothing was applied.
+    await refused(data, { optimizer, scheduledSampling: { probability: 2 } }, /the scheduled-sampling probability at step 0 is 2; it must be in \[0, 1\]/);
+    expect(model.getWeights()).toEqual(before);
+    model.dispose();
   });
 });

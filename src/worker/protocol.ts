@@ -1,8 +1,10 @@
 // The messages between trainInWorker (the main thread) and serveTrainingWorker (the worker),
 // and one small port type over the two kinds of worker: the web's Worker (browsers, Deno,
 // Bun) and Node's worker_threads. Everything sent is plain data and typed arrays.
+import { UnfoldError } from "../engine/index.js";
 import type { OptimizerState } from "../train/optimizers.js";
 import type { EarlyStoppingOptions, History, Logs, Metric } from "../train/fit.js";
+import type { Seq2SeqData, Seq2SeqFitOptions, Seq2SeqLogs } from "../models/seq2seq.js";
 
 /** Training data as typed arrays with shapes (batch-major), as a SequenceDataset holds it. */
 export interface PlainData {
@@ -22,7 +24,33 @@ export interface PlainFitOptions {
   earlyStopping?: EarlyStoppingOptions;
   initialEpoch?: number;
   yieldEveryMs?: number;
+  tbptt?: number;
 }
+
+/** Sequences of token ids packed into one array: sequence i is ids[ends[i−1] .. ends[i]). */
+export interface PackedSequences {
+  ids: Int32Array;
+  ends: Int32Array;
+}
+
+/** Seq2Seq training pairs (Seq2SeqData) as packed arrays. */
+export interface PlainPairs {
+  source: PackedSequences;
+  target: PackedSequences;
+}
+
+/** The Seq2Seq fit() options that are plain data (a scheduled-sampling probability only as a number). */
+export interface PlainSeq2SeqFitOptions {
+  epochs?: number;
+  batchSize?: number;
+  shuffle?: boolean;
+  exactMatch?: boolean;
+  scheduledSampling?: { probability: number; from?: "sample" | "argmax" };
+  yieldEveryMs?: number;
+}
+
+/** What a Seq2Seq model's onBatchEnd receives. */
+export type Seq2SeqBatchLogs = Parameters<NonNullable<Seq2SeqFitOptions["onBatchEnd"]>>[1];
 
 /** An optimizer as data: its class, its options (numbers only), and its state. */
 export interface OptimizerDescription {
@@ -38,9 +66,11 @@ export interface TrainedState {
   optimizer: OptimizerState | null;
 }
 
-export type ToWorker =
+/** What to train, as either kind of model. */
+export type TrainMessage =
   | {
       type: "train";
+      kind: "sequential";
       /** The model as `Sequential.save()` writes it: architecture, weights, RNG state. */
       model: Uint8Array;
       data: PlainData;
@@ -50,13 +80,27 @@ export type ToWorker =
       /** Send a copy of the weights with every "epoch" message. */
       sendWeights: boolean;
     }
-  | { type: "cancel" };
+  | {
+      type: "train";
+      kind: "seq2seq";
+      /** The model as `Seq2Seq.save()` writes it: architecture and weights. */
+      model: Uint8Array;
+      /** Its generator's state, which `save()` does not keep (shuffling, dropout and scheduled sampling draw from it). */
+      rng: number[];
+      data: PlainPairs;
+      validationData: PlainPairs | null;
+      fit: PlainSeq2SeqFitOptions;
+      optimizer: OptimizerDescription;
+      sendWeights: boolean;
+    };
+
+export type ToWorker = TrainMessage | { type: "cancel" };
 
 export type FromWorker =
   | { type: "ready" }
-  | { type: "batch"; epoch: number; batch: number; logs: Logs }
-  | { type: "epoch"; epoch: number; logs: Logs; weights?: Record<string, Float32Array> }
-  | ({ type: "done"; history: History } & TrainedState)
+  | { type: "batch"; epoch: number; batch: number; logs: Logs | Seq2SeqBatchLogs }
+  | { type: "epoch"; epoch: number; logs: Logs | Seq2SeqLogs; weights?: Record<string, Float32Array> }
+  | ({ type: "done"; history: History | Seq2SeqLogs[] } & TrainedState)
   | ({ type: "error"; name: string; message: string } & Partial<TrainedState>);
 
 /** One end of the channel, whichever kind of worker carries it. */
@@ -130,4 +174,40 @@ export function buffersOf(arrays: Iterable<ArrayBufferView>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const a of arrays) if (a.buffer instanceof ArrayBuffer) out.add(a.buffer);
   return [...out];
+}
+
+/**
+ * Seq2Seq pairs as packed arrays, every token checked first (a whole number inside its
+ * vocabulary; a source not empty), so what crosses to the worker is exactly what fit() would read.
+ */
+export function packPairs(data: Seq2SeqData, vocab: { source: number; target: number }, what: string): PlainPairs {
+  if (!data || typeof data !== "object" || !Array.isArray(data.source) || !Array.isArray(data.target)) throw new UnfoldError(`${what} must be { source: number[][], target: number[][] }`);
+  for (const key of Object.keys(data)) if (key !== "source" && key !== "target") throw new UnfoldError(`${what}: unknown field "${key}" (known: source, target)`);
+  if (data.source.length !== data.target.length) throw new UnfoldError(`${what}: ${data.source.length} sources but ${data.target.length} targets`);
+  if (data.source.length === 0) throw new UnfoldError(`${what} holds no pairs`);
+  return { source: pack(data.source, vocab.source, `${what}: source`, 1), target: pack(data.target, vocab.target, `${what}: target`, 0) };
+}
+
+function pack(sequences: readonly ArrayLike<number>[], vocab: number, what: string, minLength: number): PackedSequences {
+  const ends = new Int32Array(sequences.length);
+  let total = 0;
+  sequences.forEach((s, i) => {
+    if (!s || typeof s !== "object" || typeof s.length !== "number") throw new UnfoldError(`${what} ${i} is not an array of token ids`);
+    if (s.length < minLength) throw new UnfoldError(`${what} ${i} is empty; every source needs at least one token`);
+    for (let j = 0; j < s.length; j++) {
+      const id = s[j];
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new UnfoldError(`${what} ${i}, token ${j} is ${id}, outside the vocabulary [0, ${vocab - 1}]`);
+    }
+    total += s.length;
+    ends[i] = total;
+  });
+  const ids = new Int32Array(total);
+  sequences.forEach((s, i) => ids.set(s, i ? ends[i - 1] : 0));
+  return { ids, ends };
+}
+
+/** The pairs again, each sequence a view into the packed arrays. */
+export function unpackPairs(pairs: PlainPairs): Seq2SeqData {
+  const unpack = ({ ids, ends }: PackedSequences) => Array.from(ends, (end, i) => ids.subarray(i ? ends[i - 1] : 0, end));
+  return { source: unpack(pairs.source), target: unpack(pairs.target) };
 }

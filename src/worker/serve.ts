@@ -1,12 +1,14 @@
-// The worker's side of trainInWorker: receives a saved model, data and fit options,
-// runs fit() on a model built from them, streams every batch's and epoch's logs back, stops
+// The worker's side of trainInWorker: receives a saved model (a Sequential or a Seq2Seq),
+// data and fit options, runs that model's fit() on a model built from them, streams every batch's and epoch's logs back, stops
 // after the current batch when asked, and sends back the weights, the RNG state and the
 // optimizer state it ends with.
 import { UnfoldError, init } from "../engine/index.js";
 import { SGD, Adam, AdamW, RMSprop, Adagrad, type Optimizer } from "../train/optimizers.js";
 import { fit, type FitOptions } from "../train/fit.js";
+import type { Rng } from "../data/rng.js";
 import { Sequential } from "../models/sequential.js";
-import { buffersOf, type FromWorker, type OptimizerDescription, type Port, type ToWorker, type TrainedState } from "./protocol.js";
+import { Seq2Seq, type Seq2SeqFitOptions } from "../models/seq2seq.js";
+import { buffersOf, unpackPairs, type FromWorker, type OptimizerDescription, type Port, type ToWorker, type TrainMessage, type TrainedState } from "./protocol.js";
 
 type OptimizerClass = new (options: never) => Optimizer;
 /** The optimizers a worker can rebuild, by their `name`. */
@@ -20,7 +22,14 @@ function buildOptimizer(d: OptimizerDescription): Optimizer {
   return optimizer;
 }
 
-function trainedState(model: Sequential, optimizer: Optimizer | null): TrainedState {
+/** What the worker needs of either kind of model. */
+interface Trainable {
+  readonly rng: Rng;
+  getWeights(): Record<string, Float32Array>;
+  dispose(): void;
+}
+
+function trainedState(model: Trainable, optimizer: Optimizer | null): TrainedState {
   return { weights: model.getWeights(), rng: model.rng.getState(), optimizer: optimizer ? optimizer.getState() : null };
 }
 
@@ -28,30 +37,41 @@ function transfers(state: Partial<TrainedState>): ArrayBuffer[] {
   return buffersOf([...Object.values(state.weights ?? {}), ...Object.values(state.optimizer?.buffers ?? {})]);
 }
 
-async function train(message: Extract<ToWorker, { type: "train" }>, signal: AbortSignal, port: Port): Promise<void> {
+async function train(message: TrainMessage, signal: AbortSignal, port: Port): Promise<void> {
   const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.post(m, transfer);
-  let model: Sequential | null = null;
+  let model: Trainable | null = null;
   let optimizer: Optimizer | null = null;
   try {
     await init();
-    model = Sequential.load(message.model).model;
-    optimizer = message.optimizer ? buildOptimizer(message.optimizer) : null;
-    const trained = model;
-    let epoch = message.fit.initialEpoch ?? 0;
-    const options: FitOptions = {
-      ...message.fit,
+    let epoch = (message.kind === "sequential" ? message.fit.initialEpoch : undefined) ?? 0;
+    const callbacks = {
       signal,
-      onBatchEnd: (batch, logs) => send({ type: "batch", epoch, batch, logs }),
-      onEpochEnd: (finished, logs) => {
+      onBatchEnd: (batch: number, logs: Extract<FromWorker, { type: "batch" }>["logs"]) => send({ type: "batch", epoch, batch, logs }),
+      onEpochEnd: (finished: number, logs: Extract<FromWorker, { type: "epoch" }>["logs"]) => {
         epoch = finished + 1;
         if (!message.sendWeights) return send({ type: "epoch", epoch: finished, logs });
-        const weights = trained.getWeights();
+        const weights = model!.getWeights();
         send({ type: "epoch", epoch: finished, logs, weights }, buffersOf(Object.values(weights)));
       },
     };
-    if (optimizer) options.optimizer = optimizer;
-    if (message.validationData) options.validationData = message.validationData;
-    const history = await fit(model, message.data, options);
+    let history: Extract<FromWorker, { type: "done" }>["history"];
+    if (message.kind === "seq2seq") {
+      const seq2seq = Seq2Seq.load(message.model).model;
+      model = seq2seq;
+      seq2seq.rng.setState(message.rng);
+      optimizer = buildOptimizer(message.optimizer);
+      const options: Seq2SeqFitOptions = { ...message.fit, ...callbacks, optimizer };
+      if (message.validationData) options.validationData = unpackPairs(message.validationData);
+      history = await seq2seq.fit(unpackPairs(message.data), options);
+    } else {
+      const sequential = Sequential.load(message.model).model;
+      model = sequential;
+      optimizer = message.optimizer ? buildOptimizer(message.optimizer) : null;
+      const options: FitOptions = { ...message.fit, ...callbacks };
+      if (optimizer) options.optimizer = optimizer;
+      if (message.validationData) options.validationData = message.validationData;
+      history = await fit(sequential, message.data, options);
+    }
     const state = trainedState(model, optimizer);
     send({ type: "done", history, ...state }, transfers(state));
   } catch (e) {

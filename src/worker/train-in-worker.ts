@@ -1,24 +1,30 @@
-// fit() off the main thread. A model cannot cross to a worker (its memory is this thread's
-// wasm instance), so trainInWorker sends what makes it — the model as `save()` writes it
-// (architecture, weights, RNG state) and the optimizer's options and state — with the data;
-// the worker loads the same model, runs fit(), streams its logs back, and returns what
-// training left, which is written into the model here. Training in the worker gives the bits
-// fit() would give on this thread.
+// fit() off the main thread, for a Sequential or a Seq2Seq model. A model cannot cross to a
+// worker (its memory is this thread's wasm instance), so trainInWorker sends what makes it —
+// the model as `save()` writes it (architecture, weights, and the RNG state) and the
+// optimizer's options and state — with the data; the worker loads the same model, runs that
+// model's fit(), streams its logs back, and returns what training left, which is written into
+// the model here. Training in the worker gives the bits fit() would give on this thread.
 import { UnfoldError } from "../engine/index.js";
 import { SequenceDataset } from "../data/dataset.js";
-import type { Sequential } from "../models/sequential.js";
+import { Sequential } from "../models/sequential.js";
+import { Seq2Seq, type Seq2SeqData, type Seq2SeqFitOptions, type Seq2SeqLogs } from "../models/seq2seq.js";
 import type { FitOptions, History, Logs, TrainingData } from "../train/fit.js";
 import type { Optimizer } from "../train/optimizers.js";
-import { buffersOf, workerPort, type FromWorker, type PlainData, type PlainFitOptions, type Port, type ToWorker, type WorkerLike } from "./protocol.js";
+import type { ParamStore } from "../engine/index.js";
+import {
+  buffersOf, packPairs, workerPort,
+  type FromWorker, type OptimizerDescription, type PlainData, type PlainFitOptions, type PlainSeq2SeqFitOptions, type Port, type Seq2SeqBatchLogs, type ToWorker, type TrainMessage, type WorkerLike,
+} from "./protocol.js";
 import { OPTIMIZERS, nodeBuiltin } from "./serve.js";
 
-export type { WorkerLike } from "./protocol.js";
+export type { WorkerLike, Seq2SeqBatchLogs } from "./protocol.js";
 
-export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "onEpochEnd"> {
+/** The options trainInWorker adds to a model's fit options, for either kind of model. */
+export interface WorkerHooks<BatchLogs, EpochLogs> {
   /** Called on this thread with each batch's logs, as the worker sends them (not awaited). */
-  onBatchEnd?: (batch: number, logs: Logs) => void;
+  onBatchEnd?: (batch: number, logs: BatchLogs) => void;
   /** Called on this thread with each epoch's logs (not awaited). */
-  onEpochEnd?: (epoch: number, logs: Logs) => void;
+  onEpochEnd?: (epoch: number, logs: EpochLogs) => void;
   /**
    * Called after every epoch with a copy of the weights the worker holds then, by name (as
    * `getWeights()` gives them): load them into a second model to sample while training goes
@@ -37,8 +43,32 @@ export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "
   createWorker?: () => WorkerLike;
 }
 
-const PLAIN_FIT_KEYS = ["epochs", "batchSize", "shuffle", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "yieldEveryMs"] as const;
-const KNOWN = [...PLAIN_FIT_KEYS, "optimizer", "validationData", "signal", "onBatchEnd", "onEpochEnd", "onWeights", "createWorker"];
+/** trainInWorker's options for a Sequential: fit()'s plain options, plus the worker's hooks. */
+export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "onEpochEnd">, WorkerHooks<Logs, Logs> {}
+
+/**
+ * trainInWorker's options for a Seq2Seq: Seq2Seq.fit()'s options, plus the worker's hooks.
+ * A scheduled-sampling probability must be a number (a function cannot cross to a worker).
+ */
+export interface Seq2SeqWorkerTrainingOptions extends Omit<Seq2SeqFitOptions, "onBatchEnd" | "onEpochEnd">, WorkerHooks<Seq2SeqBatchLogs, Seq2SeqLogs> {}
+
+const HOOK_KEYS = ["signal", "onBatchEnd", "onEpochEnd", "onWeights", "createWorker"];
+const PLAIN_FIT_KEYS = ["epochs", "batchSize", "shuffle", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "yieldEveryMs", "tbptt"] as const;
+const KNOWN = [...PLAIN_FIT_KEYS, "optimizer", "validationData", ...HOOK_KEYS];
+const PLAIN_SEQ2SEQ_FIT_KEYS = ["epochs", "batchSize", "shuffle", "exactMatch", "yieldEveryMs"] as const;
+const KNOWN_SEQ2SEQ = [...PLAIN_SEQ2SEQ_FIT_KEYS, "scheduledSampling", "optimizer", "validationData", ...HOOK_KEYS];
+
+function checkKnown(options: object, known: readonly string[], model: string): void {
+  if (!options || typeof options !== "object") throw new UnfoldError(`trainInWorker: options must be an object, got ${options === null ? "null" : typeof options}`);
+  for (const key of Object.keys(options)) if (!known.includes(key)) throw new UnfoldError(`trainInWorker: unknown option "${key}" for a ${model} (known: ${known.join(", ")})`);
+}
+
+/** The options among `keys` that are given, as a plain object. */
+function pick<K extends string>(options: Partial<Record<K, unknown>>, keys: readonly K[]): Partial<Record<K, unknown>> {
+  const out: Partial<Record<K, unknown>> = {};
+  for (const key of keys) if (options[key] !== undefined) out[key] = options[key];
+  return out;
+}
 
 function toPlainData(model: Sequential, data: TrainingData, what: string): PlainData {
   if (!model.loss) throw new UnfoldError("trainInWorker: the model has no loss; pass { loss } to the Sequential constructor");
@@ -58,7 +88,7 @@ function toPlainData(model: Sequential, data: TrainingData, what: string): Plain
 }
 
 /** The optimizer as data; it is bound to the model first (which throws if it belongs to another). */
-function describeOptimizer(model: Sequential, optimizer: Optimizer) {
+function describeOptimizer(model: { params: ParamStore }, optimizer: Optimizer): OptimizerDescription {
   if (!(optimizer.name in OPTIMIZERS) || OPTIMIZERS[optimizer.name] !== optimizer.constructor) {
     throw new UnfoldError(`trainInWorker: the optimizer ${optimizer.name} cannot be rebuilt in a worker (known: ${Object.keys(OPTIMIZERS).join(", ")})`);
   }
@@ -92,36 +122,103 @@ function failure(name: string, message: string): Error {
   return name === "UnfoldError" ? new UnfoldError(message) : Object.assign(new Error(message), { name });
 }
 
-/**
- * Trains `model` with fit() in a worker, so this thread stays free (a page keeps drawing
- * and answering input). Takes fit's data and options, plus `onWeights` and `createWorker`;
- * the callbacks run here as the worker's messages arrive. `signal` cancels: the worker stops
- * after its current batch and the promise resolves with `stopped: "aborted"`. When training
- * ends — done, stopped, or rejected by fit (e.g. a non-finite loss) — the weights and RNG
- * state it reached are written into `model`, and the optimizer's state into `optimizer`, as
- * fit() leaves them on this thread. Do not use the model for anything else until the promise
- * settles.
- */
-export async function trainInWorker(model: Sequential, data: TrainingData, options: WorkerTrainingOptions = {}): Promise<History> {
-  for (const key of Object.keys(options)) if (!KNOWN.includes(key)) throw new UnfoldError(`trainInWorker: unknown option "${key}" (known: ${KNOWN.join(", ")})`);
-  const fit: PlainFitOptions = {};
-  for (const key of PLAIN_FIT_KEYS) if (options[key] !== undefined) (fit as Record<string, unknown>)[key] = options[key];
-  const saved = model.save();
-  const message: ToWorker = {
+/** The message that trains a Sequential, checked here. */
+function sequentialMessage(model: Sequential, data: TrainingData, options: WorkerTrainingOptions): TrainMessage {
+  checkKnown(options, KNOWN, "Sequential");
+  return {
     type: "train",
-    model: saved,
+    kind: "sequential",
+    model: model.save(),
     data: toPlainData(model, data, "training data"),
-    validationData: options.validationData ? toPlainData(model, options.validationData, "validationData") : null,
-    fit,
+    validationData: options.validationData ? toPlainData(model, options.validationData as TrainingData, "validationData") : null,
+    fit: pick(options, PLAIN_FIT_KEYS) as PlainFitOptions,
     optimizer: options.optimizer ? describeOptimizer(model, options.optimizer) : null,
     sendWeights: typeof options.onWeights === "function",
   };
-  const signal = options.signal;
-  if (signal?.aborted) return { epochs: [], stopped: "aborted" };
+}
 
+/** The message that trains a Seq2Seq, checked here: functions (a sampling schedule) cannot cross to the worker, so they are refused. */
+function seq2seqMessage(model: Seq2Seq, data: Seq2SeqData, options: Seq2SeqWorkerTrainingOptions): TrainMessage {
+  checkKnown(options, KNOWN_SEQ2SEQ, "Seq2Seq");
+  if (!options.optimizer) throw new UnfoldError("trainInWorker: a Seq2Seq needs { optimizer } (e.g. new Adam({ lr: 1e-3, clipNorm: 1 })), as Seq2Seq.fit does");
+  const fit = pick(options, PLAIN_SEQ2SEQ_FIT_KEYS) as PlainSeq2SeqFitOptions;
+  const ss = options.scheduledSampling;
+  if (ss !== undefined) {
+    if (!ss || typeof ss !== "object") throw new UnfoldError("trainInWorker: scheduledSampling must be { probability, from? }");
+    if (typeof ss.probability === "function") {
+      throw new UnfoldError("trainInWorker: scheduledSampling.probability is a schedule (a function), which cannot be sent to a worker; give it a number, or train with Seq2Seq.fit()");
+    }
+    // The rest (unknown keys, the probability's range, `from`) fit checks in the worker, as on this thread.
+    fit.scheduledSampling = { ...ss } as PlainSeq2SeqFitOptions["scheduledSampling"];
+  }
+  const vocab = { source: model.sourceVocab, target: model.targetVocab };
+  return {
+    type: "train",
+    kind: "seq2seq",
+    model: model.save(),
+    rng: model.rng.getState(),
+    data: packPairs(data, vocab, "trainInWorker: training data"),
+    validationData: options.validationData ? packPairs(options.validationData, vocab, "trainInWorker: validationData") : null,
+    fit,
+    optimizer: describeOptimizer(model, options.optimizer),
+    sendWeights: typeof options.onWeights === "function",
+  };
+}
+
+/** The typed arrays of a message, to transfer rather than copy (they were made for it). */
+function messageBuffers(message: TrainMessage): ArrayBuffer[] {
+  if (message.kind === "sequential") return buffersOf([message.model]);
+  const pairs = [message.data, ...(message.validationData ? [message.validationData] : [])];
+  return buffersOf([message.model, ...pairs.flatMap((p) => [p.source.ids, p.source.ends, p.target.ids, p.target.ends])]);
+}
+
+/**
+ * Trains `model` — a Sequential, or a Seq2Seq — with its fit() in a worker, so this thread
+ * stays free (a page keeps drawing and answering input). Takes the data and options that
+ * model's fit takes (`fit(model, data, options)`, or `seq2seq.fit(data, options)`), plus
+ * `onWeights` and `createWorker`; the callbacks run here as the worker's messages arrive.
+ * Options that are functions — a learning-rate schedule, a scheduled-sampling schedule —
+ * cannot cross to a worker and are refused. `signal` cancels: the worker stops after its
+ * current batch and the promise resolves with what was done (a Sequential's history says
+ * `stopped: "aborted"`). When training ends — done, stopped, or rejected by fit (e.g. a
+ * non-finite loss) — the weights and RNG state it reached are written into `model`, and the
+ * optimizer's state into `optimizer`, as fit() leaves them on this thread. Do not use the
+ * model for anything else until the promise settles.
+ */
+export function trainInWorker(model: Sequential, data: TrainingData, options?: WorkerTrainingOptions): Promise<History>;
+export function trainInWorker(model: Seq2Seq, data: Seq2SeqData, options: Seq2SeqWorkerTrainingOptions): Promise<Seq2SeqLogs[]>;
+export async function trainInWorker(
+  model: Sequential | Seq2Seq,
+  data: TrainingData | Seq2SeqData,
+  options: WorkerTrainingOptions | Seq2SeqWorkerTrainingOptions = {} as WorkerTrainingOptions,
+): Promise<History | Seq2SeqLogs[]> {
+  let message: TrainMessage;
+  let aborted: History | Seq2SeqLogs[];
+  if (model instanceof Seq2Seq) {
+    message = seq2seqMessage(model, data as Seq2SeqData, options as Seq2SeqWorkerTrainingOptions);
+    aborted = [];
+  } else if (model instanceof Sequential) {
+    message = sequentialMessage(model, data as TrainingData, options as WorkerTrainingOptions);
+    aborted = { epochs: [], stopped: "aborted" };
+  } else {
+    throw new UnfoldError(`trainInWorker: the model must be a Sequential or a Seq2Seq, got ${model === null ? "null" : (model as object)?.constructor?.name ?? typeof model}`);
+  }
+  const hooks = options as WorkerHooks<Logs | Seq2SeqBatchLogs, Logs | Seq2SeqLogs> & { signal?: AbortSignal; optimizer?: Optimizer };
+  const signal = hooks.signal;
+  if (signal?.aborted) return aborted;
+  return runInWorker(model, message, hooks);
+}
+
+/** Runs a checked message in a new worker and settles with the history it sends back. */
+async function runInWorker(
+  model: Sequential | Seq2Seq,
+  message: TrainMessage,
+  options: WorkerHooks<Logs | Seq2SeqBatchLogs, Logs | Seq2SeqLogs> & { signal?: AbortSignal; optimizer?: Optimizer },
+): Promise<History | Seq2SeqLogs[]> {
+  const signal = options.signal;
   const { worker, release } = options.createWorker ? { worker: options.createWorker(), release: () => {} } : await defaultWorker();
   const port: Port = workerPort(worker);
-  return new Promise<History>((resolve, reject) => {
+  return new Promise<History | Seq2SeqLogs[]>((resolve, reject) => {
     let settled = false;
     const onAbort = () => port.post({ type: "cancel" } satisfies ToWorker);
     const finish = (outcome: () => void) => {
@@ -172,7 +269,7 @@ export async function trainInWorker(model: Sequential, data: TrainingData, optio
       const m = raw as FromWorker;
       switch (m.type) {
         case "ready":
-          port.post(message, buffersOf([saved]));
+          port.post(message, messageBuffers(message));
           signal?.addEventListener("abort", onAbort, { once: true });
           if (signal?.aborted) onAbort();
           break;
