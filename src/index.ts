@@ -19,7 +19,7 @@ export { Embedding, type EmbeddingOptions } from "./layers/embedding.js";
 export { SequencePooling, type SequencePoolingOptions, type PoolingMode } from "./layers/pooling.js";
 export { Loss, type LossName, type LossOptions } from "./layers/losses.js";
 export {
-  Sequential, type SequentialOptions, type ModelConfig, type ContextOptions, type ContextMode, type ForwardOptions, type BatchOptions, type StepResult,
+  Sequential, type SequentialOptions, type ModelConfig, type ContextOptions, type ContextMode, type ForwardOptions, type BatchOptions, type FeedbackOptions, type StepResult,
 } from "./models/sequential.js";
 export { checkGradients, type GradientCheckInput, type GradientCheckOptions, type GradientCheckResult } from "./train/gradcheck.js";
 export {

@@ -1,4 +1,4 @@
-import { Tensor, UnfoldError, engine } from "../engine/index.js";
+import { Tensor, UnfoldError, engine, formatShape } from "../engine/index.js";
 import { ACTIVATION_CODES, type RecurrentActivation } from "./elman.js";
 import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
 import { CellLayer, checkChoice, checkKnownOptions, checkUnits, type RecurrentOptions } from "./recurrent.js";
@@ -50,6 +50,14 @@ export class Jordan extends CellLayer {
   readonly init: "glorot" | "pytorch";
   private readonly activationCode: number;
   override readonly options: Readonly<ResolvedJordanOptions>;
+  /**
+   * Teacher forcing for the next forward, set by the model (`Sequential` with `teacherForcing`)
+   * and cleared after it: `targets` [T, B, O] are fed back as y_{t−1} in place of the layer's
+   * own outputs, except in the (t, b) pairs where `own[t·B + b]` is 1 (scheduled sampling).
+   */
+  teacher: { targets: Tensor; own: Uint8Array | null } | null = null;
+  /** What the last forward fed back: null (its own outputs), "all" (targets at every t ≥ 1), or the per-(t, b) 0/1 choice of its own output. */
+  private fedOwn: Uint8Array | "targets" | null = null;
 
   constructor(options: JordanOptions) {
     checkKnownOptions("Jordan", options, KNOWN);
@@ -96,13 +104,17 @@ export class Jordan extends CellLayer {
     k.f32_transpose(whoT.ptr, this.p("weight_ho"), O, H);
     this.seedState(ys, initialState?.[0]);
     const nh = B * H, ny = B * O;
+    const fed = this.teach(ys);
     for (let t = 0; t < T; t++) {
       const h = hs.ptr + t * nh * 4;
       const y = ys.ptr + (t + 1) * ny * 4;
-      // y_{t−1}: the layer's own previous output. Teacher forcing goes here: point yPrev at row
-      // t−1 of an external target sequence instead (and read the same rows in backward's dW_hy
-      // GEMM, where the gradient with respect to y_{t−1} then stops).
-      const yPrev = ys.ptr + t * ny * 4;
+      // y_{t−1}: the layer's own previous output — or, with teacher forcing, the target y_{t−1}
+      // (or per sample either one), gathered into row t of `fed`.
+      if (fed && t > 0 && this.fedOwn instanceof Uint8Array) {
+        const own = this.fedOwn;
+        for (let b = 0; b < B; b++) if (own[t * B + b]) k.f32_copy(fed.ptr + (t * B + b) * O * 4, ys.ptr + (t * B + b) * O * 4, O);
+      }
+      const yPrev = (fed ?? ys).ptr + t * ny * 4;
       k.f32_gemm_nn(h, yPrev, whyT.ptr, 0, B, H, O, O, H, H, 1);
       // No leak, so h == act and hPrev is never read.
       k.f32_elman_forward_step(h, h, 0, 0, B, H, this.activationCode);
@@ -114,6 +126,35 @@ export class Jordan extends CellLayer {
   }
 
 
+
+  /**
+   * Takes the teacher set for this forward: lays out `fed` [T, B, O] — row 0 the initial
+   * state, row t the target y_{t−1} (the rows fed the layer's own output are filled in as the
+   * scan makes them) — and records what was fed for backward. Null without a teacher.
+   */
+  private teach(ys: Tensor): Tensor | null {
+    const teacher = this.teacher;
+    this.teacher = null;
+    this.fedOwn = null;
+    if (!teacher) return null;
+    const T = this.steps, B = this.batch, O = this.units, ny = B * O;
+    const { targets } = teacher;
+    if (targets.dtype !== "float32" || targets.shape.length !== 3 || targets.shape[0] !== T || targets.shape[1] !== B || targets.shape[2] !== O) {
+      throw new UnfoldError(`Jordan layer "${this.label}": teacher forcing feeds the targets back as y_{t−1}, so they must be float32 [${T}, ${B}, ${O}] like its output, got ${targets.dtype} ${formatShape(targets.shape)}`);
+    }
+    const k = engine().k;
+    const fed = this.ws.get("fed", [T, B, O]);
+    k.f32_copy(fed.ptr, ys.ptr, ny);
+    if (T > 1) k.f32_copy(fed.ptr + ny * 4, targets.ptr, (T - 1) * ny);
+    // A sample past its length is fed its own (carried) output: its targets there may be padding.
+    let own = teacher.own;
+    if (this.lengths) {
+      own = own ? Uint8Array.from(own) : new Uint8Array(T * B);
+      for (let t = 1; t < T; t++) for (let b = 0; b < B; b++) if (t - 1 >= this.lengths[b]) own[t * B + b] = 1;
+    }
+    this.fedOwn = own && own.some((v, i) => v !== 0 && i >= B) ? own : "targets";
+    return fed;
+  }
 
   protected scanBackward(x: Tensor, dy: Tensor | null): Tensor {
     const k = engine().k;
@@ -141,13 +182,19 @@ export class Jordan extends CellLayer {
       // dL/dh_t = dz_t · W_ho   ((B x O)·(O x H)): h_t reaches the loss only through y_t.
       k.f32_gemm_nn(dh.ptr, z, who, 0, B, H, O, O, H, H, 0);
       k.f32_elman_backward_step(d, dh.ptr, 0, hs.ptr + t * nh * 4, 0, 0, B, H, this.activationCode);
-      // dL/dy_{t−1} = da_t · W_hy   ((B x H)·(H x O))
-      k.f32_gemm_nn(dyRun.ptr, d, why, 0, B, O, H, H, O, O, 0);
+      // dL/dy_{t−1} = da_t · W_hy   ((B x H)·(H x O)). A fed target is a constant: where
+      // y_{t−1} was the target, the gradient stops.
+      if (t > 0 && this.fedOwn === "targets") dyRun.fill(0);
+      else k.f32_gemm_nn(dyRun.ptr, d, why, 0, B, O, H, H, O, O, 0);
+      if (t > 0 && this.fedOwn instanceof Uint8Array) {
+        for (let b = 0; b < B; b++) if (!this.fedOwn[t * B + b]) k.f32_fill(dyRun.ptr + b * O * 4, 0, O);
+      }
       this.endStepBackward(t);
     }
     // Weight gradients of all steps at once.
+    const fed = this.fedOwn ? this.ws.get("fed", [T, B, O]) : ys; // rows 0..T−1: what was fed as y_{t−1}
     k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1); // daᵀ·X
-    k.f32_gemm_tn(this.g("weight_hy"), da.ptr, ys.ptr, 0, H, O, T * B, H, O, O, 1); // daᵀ·Y_prev
+    k.f32_gemm_tn(this.g("weight_hy"), da.ptr, fed.ptr, 0, H, O, T * B, H, O, O, 1); // daᵀ·Y_prev
     k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
     k.f32_gemm_tn(this.g("weight_ho"), dz.ptr, hs.ptr, 0, O, H, T * B, O, H, H, 1); // dzᵀ·H
     k.f32_sum_rows(this.g("bias_ho"), dz.ptr, T * B, O, 1);

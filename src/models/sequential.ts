@@ -2,7 +2,8 @@ import { ParamStore, Tensor, UnfoldError, Workspace, engine, formatShape, type D
 import { Rng } from "../data/rng.js";
 import { Dense } from "../layers/dense.js";
 import { Embedding, checkTokenIds } from "../layers/embedding.js";
-import type { Layer, RunContext } from "../layers/layer.js";
+import { Jordan } from "../layers/jordan.js";
+import { checkKnownOptions, type Layer, type RunContext } from "../layers/layer.js";
 import { Loss, type LossName } from "../layers/losses.js";
 import { SequencePooling } from "../layers/pooling.js";
 import { RecurrentLayer, checkLengths } from "../layers/recurrent.js";
@@ -10,6 +11,7 @@ import { layerConfig } from "../layers/registry.js";
 import type { LayerConfig } from "../layers/recurrent.js";
 import type { LossOptions } from "../layers/losses.js";
 import { matchWeights, modelParts, readModelFile, writeModelFile } from "../io/model-file.js";
+import { TokenSampler } from "./generate.js";
 
 /**
  * How a fixed per-sample context vector c [B, size] conditions the model (the
@@ -82,6 +84,29 @@ export interface ForwardOptions {
 
 /** The extra inputs of a training or evaluation batch. */
 export type BatchOptions = Omit<ForwardOptions, "training">;
+
+/**
+ * Feeding a model its previous output during training, for models whose input at t is their
+ * output at t−1. At inference (forward, predict, step, generate) a model always feeds itself.
+ */
+export interface FeedbackOptions {
+  /**
+   * A model whose last layer is a Jordan layer: feed the target y_{t−1} back in place of the
+   * layer's own previous output (teacher forcing). The gradient stops at a fed target.
+   * Default false: the layer feeds itself and BPTT runs through that path.
+   */
+  teacherForcing?: boolean;
+  /**
+   * Scheduled sampling: at each step after the first, each sample is fed the model's own
+   * previous prediction instead of the truth with this probability (drawn from the model's
+   * seeded generator). For a Jordan model it implies teacher forcing and mixes in the layer's
+   * own outputs. For a token model (Embedding first) trained on next-token data (x_t = y_{t−1})
+   * it replaces input tokens by tokens drawn from the model's predictions at t−1 (`from`:
+   * "sample", default, or "argmax"), predicted in one pass over the true inputs first (the
+   * parallel form of scheduled sampling).
+   */
+  scheduledSampling?: { probability: number; from?: "sample" | "argmax" };
+}
 
 /** The result of one streaming step. */
 export interface StepResult {
@@ -413,19 +438,102 @@ export class Sequential {
   }
 
   /** Forward in inference mode and the loss (steps past the lengths left out); no gradients. */
-  computeLoss(x: Tensor, target: Tensor, options: BatchOptions = {}): number {
-    this.forward(x, options);
+  computeLoss(x: Tensor, target: Tensor, options: BatchOptions & FeedbackOptions = {}): number {
+    this.forwardWithFeedback(x, target, options, false);
     return this.lossOfOutput(target);
   }
 
   /** Forward, loss and backward: gradients of the loss are left in `params.grads`. Returns the loss. */
-  lossAndGradients(x: Tensor, target: Tensor, options: BatchOptions = {}): number {
+  lossAndGradients(x: Tensor, target: Tensor, options: BatchOptions & FeedbackOptions = {}): number {
     if (!this.loss) throw new UnfoldError("this model has no loss: pass { loss } to the Sequential constructor");
-    this.forward(x, { ...options, training: true });
+    this.forwardWithFeedback(x, target, options, true);
     this.params.zeroGrads();
     const value = this.lossOfOutput(target);
     this.backward(this.loss.grad, { inputGrad: false });
     return value;
+  }
+
+  /** Forward with teacher forcing or scheduled sampling as `options` ask (see FeedbackOptions). */
+  private forwardWithFeedback(x: Tensor, target: Tensor, options: BatchOptions & FeedbackOptions, training: boolean): void {
+    const { teacherForcing, scheduledSampling, ...batch } = options;
+    if (!teacherForcing && !scheduledSampling) {
+      this.forward(x, { ...batch, training });
+      return;
+    }
+    this.checkAlive();
+    if (teacherForcing !== undefined && typeof teacherForcing !== "boolean") throw new UnfoldError(`teacherForcing must be true or false, got ${String(teacherForcing)}`);
+    let p = 0;
+    if (scheduledSampling) {
+      checkKnownOptions("scheduledSampling", scheduledSampling, ["probability", "from"]);
+      p = scheduledSampling.probability;
+      if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new UnfoldError(`scheduledSampling.probability must be in [0, 1], got ${String(p)}`);
+      const from = scheduledSampling.from ?? "sample";
+      if (from !== "sample" && from !== "argmax") throw new UnfoldError(`scheduledSampling.from must be "sample" or "argmax", got ${String(from)}`);
+    }
+    const last = this.layers[this.layers.length - 1];
+    if (last instanceof Jordan) {
+      if (scheduledSampling?.from !== undefined) throw new UnfoldError("scheduledSampling.from picks a token; a Jordan layer feeds back its output values, so leave it out");
+      this.checkInput(x);
+      const [T, B] = x.shape;
+      let own: Uint8Array | null = null;
+      if (p > 0) {
+        own = new Uint8Array(T * B);
+        for (let i = B; i < T * B; i++) own[i] = this.rng.next() < p ? 1 : 0;
+      }
+      last.teacher = { targets: target, own };
+      try {
+        this.forward(x, { ...batch, training });
+      } finally {
+        last.teacher = null;
+      }
+      return;
+    }
+    if (this.inputDType === "int32") {
+      if (teacherForcing) throw new UnfoldError("teacherForcing: a token model always learns from the true previous token (its input); scheduledSampling feeds it its own predictions instead");
+      this.forward(this.sampledInputs(x, target, p, scheduledSampling!.from ?? "sample", batch), { ...batch, training });
+      return;
+    }
+    throw new UnfoldError(`${teacherForcing ? "teacherForcing" : "scheduledSampling"} feeds the model's previous output back as its input: it applies to a model whose last layer is a Jordan layer, or to a token model (Embedding first) trained on next-token data; this model is neither`);
+  }
+
+  /**
+   * Scheduled sampling for a token model: x with each input token after the first replaced,
+   * with probability p, by a token drawn from the model's prediction at the step before (from
+   * a forward over the true inputs). Checks that the data is next-token data.
+   */
+  private sampledInputs(x: Tensor, target: Tensor, p: number, from: "sample" | "argmax", batch: BatchOptions): Tensor {
+    this.checkInput(x);
+    const [T, B] = x.shape;
+    const V = this.inputSize;
+    if (this.outputSize !== V) throw new UnfoldError(`scheduledSampling feeds the predicted token back as input: the model's output (${this.outputSize} logits) must match its vocabulary (${V})`);
+    if (target.dtype !== "int32" || target.shape.length !== 2 || target.shape[0] !== T || target.shape[1] !== B) {
+      throw new UnfoldError(`scheduledSampling needs int32 next-token targets [${T}, ${B}], got ${target.dtype} ${formatShape(target.shape)}`);
+    }
+    const lengths = batch.lengths;
+    const real = (t: number, b: number) => !lengths || t < lengths[b];
+    const xs = x.toTypedArray() as Int32Array;
+    const ys = target.toTypedArray() as Int32Array;
+    for (let t = 1; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        if (real(t, b) && xs[t * B + b] !== ys[(t - 1) * B + b]) {
+          throw new UnfoldError(`scheduledSampling needs next-token data (the input at t is the target at t−1), but sample ${b} has input ${xs[t * B + b]} at step ${t} and target ${ys[(t - 1) * B + b]} at step ${t - 1}`);
+        }
+      }
+    }
+    if (p === 0) return x;
+    const logits = this.forward(x, batch);
+    const sampler = new TokenSampler(V, { temperature: from === "argmax" ? 0 : 1 }, this.rng, "scheduledSampling");
+    try {
+      for (let t = 1; t < T; t++) {
+        for (let b = 0; b < B; b++) {
+          if (!real(t, b) || !(this.rng.next() < p)) continue;
+          xs[t * B + b] = sampler.pick(logits.ptr + ((t - 1) * B + b) * V * 4);
+        }
+      }
+    } finally {
+      sampler.dispose();
+    }
+    return this.ws.get("sampledInputs", x.shape, "int32").write(xs, true);
   }
 
   /**

@@ -5,7 +5,7 @@
 import { Tensor, UnfoldError, Workspace, engine, formatShape } from "../engine/index.js";
 import { SequenceDataset, type ArrayInput } from "../data/dataset.js";
 import { Embedding, checkTokenIds } from "../layers/embedding.js";
-import type { BatchOptions, Sequential } from "../models/sequential.js";
+import type { BatchOptions, FeedbackOptions, Sequential } from "../models/sequential.js";
 import { Adam, type Optimizer } from "./optimizers.js";
 
 export type Metric = "accuracy" | "perplexity";
@@ -94,6 +94,17 @@ export interface FitOptions {
    * time-skip layer) and have a target per step. Default: off (the whole sequence at once).
    */
   tbptt?: number;
+  /**
+   * Teacher forcing, for a model whose last layer is a Jordan layer: the target y_{t−1} is fed
+   * back in place of its own previous output. Default false. See FeedbackOptions.
+   */
+  teacherForcing?: boolean;
+  /**
+   * Feed the model its own previous prediction instead of the truth with a probability that
+   * may follow a schedule: a number, or a function of the optimizer's step count (0-based),
+   * e.g. `linearRamp`. For Jordan models and next-token models; see FeedbackOptions.
+   */
+  scheduledSampling?: { probability: number | ((step: number) => number); from?: "sample" | "argmax" };
 }
 
 export interface History {
@@ -103,7 +114,7 @@ export interface History {
   stopped?: "earlyStopping" | "aborted";
 }
 
-const KNOWN: readonly string[] = ["epochs", "batchSize", "optimizer", "shuffle", "validationData", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "signal", "onBatchEnd", "onEpochEnd", "yieldEveryMs", "tbptt"];
+const KNOWN: readonly string[] = ["epochs", "batchSize", "optimizer", "shuffle", "validationData", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "signal", "onBatchEnd", "onEpochEnd", "yieldEveryMs", "tbptt", "teacherForcing", "scheduledSampling"];
 
 function targetType(model: Sequential): "int32" | "float32" {
   if (!model.loss) throw new UnfoldError("fit: the model has no loss; pass { loss } to the Sequential constructor");
@@ -305,7 +316,22 @@ class BatchTrainer {
     private readonly optimizer: Optimizer,
     private readonly chunk: number,
     private readonly accuracy: boolean,
+    private readonly feedback: Pick<FitOptions, "teacherForcing" | "scheduledSampling">,
   ) {}
+
+  /** The feedback options of the next optimizer step: the scheduled-sampling probability at its step count. */
+  private feedbackNow(): FeedbackOptions {
+    const { teacherForcing, scheduledSampling: ss } = this.feedback;
+    const out: FeedbackOptions = {};
+    if (teacherForcing !== undefined) out.teacherForcing = teacherForcing;
+    if (ss) {
+      const step = this.optimizer.stepCount;
+      const p = typeof ss.probability === "function" ? ss.probability(step) : ss.probability;
+      if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new UnfoldError(`fit: the scheduled-sampling probability at step ${step} is ${String(p)}; it must be in [0, 1]`);
+      out.scheduledSampling = ss.from === undefined ? { probability: p } : { probability: p, from: ss.from };
+    }
+    return out;
+  }
 
   /** Trains on `batch`; `where` names it in errors. Returns the batch's loss (over all chunks), its mean gradient norm and the optimizer steps taken. */
   train(batch: Batch, acc: MetricSums, where: string): { loss: number; gradNorm: number; steps: number } {
@@ -331,7 +357,7 @@ class BatchTrainer {
       const xs = chunked ? Tensor.view(x, start * rowX, [len, ...x.shape.slice(1)]) : x;
       const ys = chunked ? Tensor.view(y, start * rowY, [len, ...y.shape.slice(1)]) : y;
       const span = chunked ? `, steps ${start}..${start + len - 1}` : "";
-      const value = model.lossAndGradients(xs, ys, { ...options, lengths, initialState });
+      const value = model.lossAndGradients(xs, ys, { ...options, lengths, initialState, ...this.feedbackNow() });
       if (!Number.isFinite(value)) {
         throw new UnfoldError(`fit: the loss of ${where}${span} is ${value}; that ${chunked ? "chunk" : "batch"} was not applied and the weights keep their last good values — try a lower learning rate or gradient clipping (clipNorm)`);
       }
@@ -421,7 +447,7 @@ export async function fit(model: Sequential, data: TrainingData | BatchSource, o
 
   const history: History = { epochs: [] };
   const batcher = new Batcher();
-  const trainer = new BatchTrainer(model, optimizer, tbptt, metrics.includes("accuracy"));
+  const trainer = new BatchTrainer(model, optimizer, tbptt, metrics.includes("accuracy"), { teacherForcing: options.teacherForcing, scheduledSampling: options.scheduledSampling });
   try {
     for (let epoch = initialEpoch; epoch < initialEpoch + epochs; epoch++) {
       const started = performance.now();
