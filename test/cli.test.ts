@@ -1,7 +1,7 @@
 // The built command, dist/cli.js, run as a user runs it (`pretest` builds it first). Output
 // is captured through pipes, so this is also the CI case: no terminal, no control codes.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { Sequential } from "../src/models/sequential.js";
 import { loadCheckpoint } from "../src/train/checkpoint.js";
 import { Adam } from "../src/train/optimizers.js";
 import { initSync } from "../src/engine/index.js";
+import { fableText } from "../src/data/seq2seq-tasks.js";
 
 const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
@@ -87,6 +88,51 @@ describe("unfold train", () => {
     expect(stdout).toBe("");
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain(option);
+  });
+});
+
+describe("unfold train --text", () => {
+  it("learns a text file: held-out perplexity far below the unigram model's, progress per epoch, a sample, and a model `unfold sample` continues", async () => {
+    const text = join(dir, "fables.txt");
+    writeFileSync(text, fableText(700, 3));
+    const saved = join(dir, "fables.unfold");
+    const { code, stdout, stderr } = await unfold("train", "--text", text, "--steps", "48", "--tbptt", "16", "--units", "48", "--epochs", "3", "--examples", "1", "--save", saved);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/in chunks of 16 \(truncated BPTT\)/);
+    expect(stderr.match(/^epoch \d\/3 .*loss [\d.]+ /gm)).toHaveLength(3);
+    const model = number(stdout, /held-out perplexity\s+([\d.]+)/);
+    const unigram = number(stdout, /unigram model \(no context\) scores\s+([\d.]+)/);
+    expect(unigram).toBeGreaterThan(10);
+    expect(model).toBeLessThan(unigram / 3);
+    expect(stdout).toMatch(/--- temperature 0.6 ---\n\S.{100,}/);
+    const sampled = await unfold("sample", saved, "The queen ", "--length", "80", "--seed", "3");
+    expect(sampled.code, sampled.stderr).toBe(0);
+    expect(sampled.stdout.startsWith("The queen ")).toBe(true);
+    expect(sampled.stdout.trim().length).toBeGreaterThan(60);
+  });
+
+  it.each([
+    [["--text", "/nonexistent/book.txt"], "does not exist"],
+    [["--text", "README.md", "--task", "adding"], "--task"],
+    [["--tbptt", "10"], "--tbptt"],
+    [["--text", "README.md", "--samples", "10"], "--samples"],
+  ])("rejects %j with exit code 2 and one line naming %s", async (args, what) => {
+    const { code, stdout, stderr } = await unfold("train", ...args);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain(what);
+  });
+
+  it("says when the text is too short for a window, and when --tbptt does not cut it", async () => {
+    const short = join(dir, "short.txt");
+    writeFileSync(short, "Too short to learn from.");
+    const tooShort = await unfold("train", "--text", short);
+    expect(tooShort.code).toBe(1);
+    expect(tooShort.stderr).toMatch(/short\.txt has 24 characters; training on windows of --steps 100 needs at least 113/);
+    const chunks = await unfold("train", "--text", short, "--steps", "8", "--tbptt", "8");
+    expect(chunks.code).toBe(1);
+    expect(chunks.stderr).toContain("--tbptt 8 must be smaller than --steps 8");
   });
 });
 

@@ -1,5 +1,6 @@
 // The `unfold` command: train a recurrent network on a synthetic task and show what it
-// learned (`train`; the reverse and addition tasks train a seq2seq model with attention),
+// learned (`train`; the reverse and addition tasks train a seq2seq model with attention;
+// `--text <file>` a character language model on the file),
 // decode or write text with a saved model (`sample`), the same at sizes that finish in well
 // under a minute (`demo`), and a pointer to the benchmarks (`bench`). Bad option values exit with code 2 and one line
 // naming the option; failures while running exit with code 1.
@@ -12,6 +13,7 @@ import { UnfoldError } from "../index.js";
 import { TASK_NAMES, TASKS } from "./tasks.js";
 import { CELL_NAMES, runTrain, type TrainConfig } from "./train.js";
 import { SEQ2SEQ_TASKS, SEQ2SEQ_TASK_NAMES, isSeq2SeqTask, runSample, runSeq2SeqTrain, type Seq2SeqTrainConfig } from "./seq2seq.js";
+import { TEXT_DEFAULTS, runTextTrain, type TextTrainConfig } from "./text.js";
 
 /**
  * The demo's job, measured on a 2-core machine shared with other work: 8 epochs of 10,000
@@ -62,6 +64,12 @@ function probability(value: string): number {
   return n;
 }
 
+function readableFile(value: string): string {
+  if (value.trim() === "") throw new InvalidArgumentError("Expected a file name.");
+  if (!existsSync(value)) throw new InvalidArgumentError(`The file ${value} does not exist.`);
+  return value;
+}
+
 function writableFile(value: string): string {
   if (value.trim() === "") throw new InvalidArgumentError("Expected a file name.");
   // Checked before training, so a long run is not lost to a typo in the directory.
@@ -100,9 +108,11 @@ const program = new Command("unfold")
 
 program
   .command("train")
-  .description("Train a recurrent model on a synthetic task, then compare its test score with a baseline that learned nothing.")
-  .addHelpText("after", `\nTasks:\n${[...TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${TASKS[name].summary}`), ...SEQ2SEQ_TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${SEQ2SEQ_TASKS[name].summary} (seq2seq with attention)`)].join("\n")}\n\nThe seq2seq tasks have their own defaults for --units, --cell, --epochs, --batch-size, --lr, --samples and --test-samples (the sizes that reach the bars in the test suite), take no --steps, and --save writes the model with its tokenizer for \`unfold sample\`.\n\nExamples:\n  unfold train --task adding --steps 50 --units 64 --epochs 10 --save adding.ckpt\n  unfold train --task reverse --save reverse.unfold && unfold sample reverse.unfold hello`)
+  .description("Train a recurrent model on a synthetic task, or a character language model on a text file (--text), then compare its held-out score with a baseline that learned nothing.")
+  .addHelpText("after", `\nTasks:\n${[...TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${TASKS[name].summary}`), ...SEQ2SEQ_TASK_NAMES.map((name) => `  ${name.padEnd(8)} ${SEQ2SEQ_TASKS[name].summary} (seq2seq with attention)`)].join("\n")}\n\nThe seq2seq tasks have their own defaults for --units, --cell, --epochs, --batch-size, --lr, --samples and --test-samples (the sizes that reach the bars in the test suite), take no --steps, and --save writes the model with its tokenizer for \`unfold sample\`.\n\nWith --text <file>, a character language model learns the file (its last tenth held out), with its own defaults: --steps ${TEXT_DEFAULTS.steps} (characters per window), --units ${TEXT_DEFAULTS.units}, --cell ${TEXT_DEFAULTS.cell}, --epochs ${TEXT_DEFAULTS.epochs}, --batch-size ${TEXT_DEFAULTS.batchSize}, --lr ${TEXT_DEFAULTS.lr}; --tbptt <k> trains each window in chunks of k steps, carrying the state; --examples is the number of samples written; --save writes the model with its tokenizer for \`unfold sample\`.\n\nExamples:\n  unfold train --task adding --steps 50 --units 64 --epochs 10 --save adding.ckpt\n  unfold train --task reverse --save reverse.unfold && unfold sample reverse.unfold hello\n  unfold train --text book.txt --steps 200 --tbptt 50 --save book.unfold && unfold sample book.unfold "The "`)
   .addOption(new Option("--task <name>", "the task to learn").choices([...TASK_NAMES, ...SEQ2SEQ_TASK_NAMES]).default("adding"))
+  .addOption(new Option("--text <file>", "learn this text file instead: a character language model").argParser(readableFile).conflicts("task"))
+  .addOption(new Option("--tbptt <k>", "--text: truncated BPTT, each window trained in chunks of k steps").argParser(wholeNumber(1)))
   .addOption(new Option("--steps <T>", "sequence length").argParser(wholeNumber(2)).default(DEMO.steps))
   .addOption(new Option("--units <H>", "hidden units of the recurrent layer").argParser(wholeNumber(1)).default(DEMO.units))
   .addOption(new Option("--cell <kind>", "recurrent cell").choices(CELL_NAMES).default(DEMO.cell))
@@ -115,11 +125,19 @@ program
   .addOption(new Option("--seed <S>", "seed of the data, the weights and the shuffling").argParser(wholeNumber(0)).default(DEMO.seed))
   .addOption(new Option("--examples <N>", "test sequences to print at the end").argParser(wholeNumber(0)).default(DEMO.examples))
   .addOption(new Option("--save <file>", "write a checkpoint (weights, optimizer state, RNG) after training; seq2seq tasks: the model and its tokenizer").argParser(writableFile))
-  .action(async (options: TrainConfig, command: Command) => {
+  .action(async (options: TrainConfig & { text?: string; tbptt?: number }, command: Command) => {
     const task: string = options.task;
+    const given = (key: string) => command.getOptionValueSource(key) === "cli";
+    if (options.text !== undefined) {
+      for (const key of ["samples", "testSamples"]) if (given(key)) command.error(`error: option '--${key === "samples" ? "samples" : "test-samples"}' does not apply to --text (the text is the data)`, { exitCode: 2 });
+      const config: TextTrainConfig = { text: options.text, clipNorm: options.clipNorm, seed: options.seed, examples: given("examples") ? options.examples : 3, save: options.save, ...TEXT_DEFAULTS };
+      for (const key of Object.keys(TEXT_DEFAULTS)) if (given(key)) (config as unknown as Record<string, unknown>)[key] = (options as unknown as Record<string, unknown>)[key];
+      if (options.tbptt !== undefined) config.tbptt = options.tbptt;
+      return runTextTrain(config);
+    }
+    if (options.tbptt !== undefined) command.error("error: option '--tbptt <k>' applies to --text (a target at every step); the tasks are trained on whole sequences", { exitCode: 2 });
     if (!isSeq2SeqTask(task)) return runTrain(options);
     // Options left at the adding problem's defaults take the seq2seq task's own.
-    const given = (key: string) => command.getOptionValueSource(key) === "cli";
     if (given("steps")) command.error("error: option '--steps <T>' does not apply to seq2seq tasks (their lengths are part of the task)", { exitCode: 2 });
     const defaults = SEQ2SEQ_TASKS[task].defaults;
     const config: Seq2SeqTrainConfig = { task, clipNorm: options.clipNorm, seed: options.seed, examples: options.examples, save: options.save, ...defaults };
@@ -129,7 +147,7 @@ program
 
 program
   .command("sample")
-  .description("Decode sources with a seq2seq model saved by `unfold train --task reverse|addition --save`, or continue a prompt with a language model saved with its tokenizer.")
+  .description("Decode sources with a seq2seq model saved by `unfold train --task reverse|addition --save`, or continue a prompt with a language model saved by `unfold train --text <file> --save` (or any saved with its tokenizer).")
   .argument("<model>", "the saved model file")
   .argument("[inputs...]", "seq2seq: the sources to decode; language model: the prompt")
   .addOption(new Option("--beam <W>", "seq2seq: beam search of this width (1: greedy)").argParser(wholeNumber(1)).default(1))
