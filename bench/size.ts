@@ -3,7 +3,7 @@
 // holds it to the budget.
 //
 // Counted against the budget: dist/index.js — the ESM entry browsers, Deno, Bun and bundlers
-// load, and the whole library: the JavaScript and the wasm, inlined in it as base64 — minified
+// load, and the whole library: the JavaScript and the wasm, inlined in it as a string — minified
 // by Vite's own minifier (what an app's production build does to it), then gzipped at level 9.
 // Printed beside it, not counted: the same file as shipped (not minified), its parts, and
 // dist/index.cjs (the same code for require(); a user loads one or the other) and dist/cli.js
@@ -44,11 +44,13 @@ function measure(what: string, bytes: Uint8Array | string): SizeRow {
 /** Measures the built package in `dist` (run `npm run build` first). */
 export function measureSize(dist = join(ROOT, "dist")): SizeReport {
   const entry = readFileSync(join(dist, "index.js"), "utf8");
-  // The inlined wasm: the one long base64 literal, which starts with "\0asm" encoded ("AGFzbQ").
-  const literal = entry.match(/"(AGFzbQ[A-Za-z0-9+/=]+)"/);
-  if (!literal) throw new Error("size: no inlined wasm (a base64 literal starting AGFzbQ) in dist/index.js");
-  const base64 = literal[1];
-  const wasm = Buffer.from(base64, "base64");
+  // The inlined wasm: the one string literal that starts with the wasm magic "\0asm" (one
+  // character per byte, see scripts/inline-wasm.mjs); evaluated to get the bytes back.
+  const literal = entry.match(/"\\0asm(?:[^"\\]|\\.)*"/);
+  if (!literal) throw new Error('size: no inlined wasm (a string literal starting "\\0asm") in dist/index.js');
+  const text = new Function(`return ${literal[0]};`)() as string;
+  const wasm = Buffer.from(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+  if (wasm.readUInt32LE(0) !== 0x6d736100) throw new Error("size: the inlined literal does not decode to a wasm binary");
   const minified = minifySync("index.js", entry, { module: true, compress: true, mangle: true });
   if (minified.errors.length) throw new Error(`size: minifying dist/index.js failed: ${minified.errors.map((e) => e.message).join("; ")}`);
   const total = measure("dist/index.js minified (JS + inlined wasm): counted", minified.code);
@@ -58,8 +60,8 @@ export function measureSize(dist = join(ROOT, "dist")): SizeReport {
     wasm: binary,
     parts: [
       measure("dist/index.js as shipped (not minified)", entry),
-      measure("  JavaScript alone (the base64 literal removed)", entry.replace(literal[0], '""')),
-      measure("  the wasm as inlined (base64 text)", base64),
+      measure("  JavaScript alone (the wasm literal removed)", entry.replace(literal[0], '""')),
+      measure("  the wasm as inlined (a string, one character per byte)", literal[0]),
       binary,
       measure("dist/index.cjs (require(); same code, not counted)", readFileSync(join(dist, "index.cjs"))),
       measure("dist/cli.js (Node CLI; imports index.js, not counted)", readFileSync(join(dist, "cli.js"))),

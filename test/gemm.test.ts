@@ -10,7 +10,8 @@
 //     summation of K + 2 terms (unit roundoff 2^-24), with a factor 2 to spare.
 import { afterEach, describe, it } from "vitest";
 import { engine } from "../src/engine/index.js";
-import { wasmBase64, type WasmExports } from "../src/engine/wasm-bytes.js";
+import type { WasmExports } from "../src/engine/wasm-bytes.js";
+import { wasmBytes } from "../src/engine/engine.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, rand } from "./helpers.js";
 
 type Variant = "nn" | "nt" | "tn";
@@ -245,7 +246,7 @@ describe("f32_gemm: determinism and layout", () => {
 describe("f32_gemm: reads nothing past its inputs", () => {
   // A private instance whose memory ends exactly where A (or B, or the bias) ends: a read
   // one float too far traps there. C, the rest and the reference go below.
-  const bytes = Uint8Array.from(atob(wasmBase64), (ch) => ch.charCodeAt(0));
+  const bytes = wasmBytes();
   const kx = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WasmExports;
   kx.memory.grow(4);
   const f32 = () => new Float32Array(kx.memory.buffer);

@@ -1,7 +1,7 @@
 import { instantiate, instantiateSync } from "@assemblyscript/loader";
 import { Allocator } from "./allocator.js";
 import { UnfoldError } from "./errors.js";
-import { wasmBase64, type WasmExports } from "./wasm-bytes.js";
+import { wasmText, type WasmExports } from "./wasm-bytes.js";
 
 /**
  * The engine: the wasm instance, its one allocator, and views of its memory. It is the
@@ -47,11 +47,10 @@ export class Engine {
 let current: Engine | null = null;
 let pending: Promise<Engine> | null = null;
 
-function wasmBytes(): Uint8Array {
-  // atob exists in every runtime Unfold supports (browsers, Node >= 16, Deno, Bun).
-  const text = atob(wasmBase64);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+/** The inlined wasm binary: one character per byte, as scripts/inline-wasm.mjs wrote it. */
+export function wasmBytes(): Uint8Array {
+  const bytes = new Uint8Array(wasmText.length);
+  for (let i = 0; i < wasmText.length; i++) bytes[i] = wasmText.charCodeAt(i);
   return bytes;
 }
 
