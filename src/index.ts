@@ -27,7 +27,7 @@ export {
   type OptimizerState, type LearningRate, type SGDOptions, type AdamOptions, type AdamWOptions, type RMSpropOptions, type AdagradOptions,
 } from "./train/optimizers.js";
 export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";
-export { fit, evaluate, type FitOptions, type History, type Logs, type Metric, type TrainingData, type BatchData, type BatchSource, type EarlyStoppingOptions } from "./train/fit.js";
+export { fit, evaluate, predict, type FitOptions, type History, type Logs, type Metric, type TrainingData, type BatchData, type BatchSource, type EarlyStoppingOptions } from "./train/fit.js";
 export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
 export { SequenceDataset, type ArrayInput, type ShapedArray, type SequenceDatasetOptions, type BatchExtras } from "./data/dataset.js";
 export { padSequences, type PadOptions, type PaddedBatch } from "./data/padding.js";

@@ -2,13 +2,13 @@
 // several epochs), async iterables (a stream read as it trains); the same bits as fit over
 // arrays cut into the same batches; validation from a source; errors that name the batch.
 import { describe, expect, it } from "vitest";
-import { UnfoldError } from "../src/engine/index.js";
+import { Tensor, UnfoldError } from "../src/engine/index.js";
 import { Rng } from "../src/data/rng.js";
 import { Dense } from "../src/layers/dense.js";
 import { Embedding } from "../src/layers/embedding.js";
 import { GRU } from "../src/layers/gru.js";
 import { Sequential } from "../src/models/sequential.js";
-import { evaluate, fit, type BatchData } from "../src/train/fit.js";
+import { evaluate, fit, predict, type BatchData } from "../src/train/fit.js";
 import { Adam } from "../src/train/optimizers.js";
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
@@ -81,6 +81,34 @@ describe("fit over a source of batches", () => {
     const failing = { async *[Symbol.asyncIterator]() { yield batches[0]; throw new Error("disk read failed"); } };
     await expect(fit(model, failing)).rejects.toThrow(/disk read failed/);
     expect(() => evaluate(model, { async *[Symbol.asyncIterator]() { yield batches[0]; } } as unknown as BatchData[])).toThrow(UnfoldError);
+    model.dispose();
+  });
+});
+
+describe("predict over arrays", () => {
+  it("gives batch-major outputs equal to the model's forward, zero past each length, in any batch size", () => {
+    const model = makeModel();
+    const data = tokens(11, 5, 9);
+    const lengths = Int32Array.from({ length: 11 }, (_, i) => 1 + (i % 5));
+    const a = predict(model, data.x, { lengths, batchSize: 4 });
+    const b = predict(model, data.x, { lengths, batchSize: 32 });
+    expect(a.shape).toEqual([11, 5, 6]);
+    expect(bits(a.data)).toEqual(bits(b.data));
+    // Sample 7 alone, time-major, through forward.
+    const x7 = Tensor.fromArray(Int32Array.from(data.x.data.slice(7 * 5, 8 * 5)), [5, 1], "int32");
+    const y7 = model.forward(x7, { lengths: [lengths[7]] }).toFloat32Array();
+    for (let t = 0; t < 5; t++) {
+      const row = Array.from(a.data.subarray((7 * 5 + t) * 6, (7 * 5 + t + 1) * 6));
+      if (t < lengths[7]) expect(bits(Float32Array.from(row))).toEqual(bits(y7.subarray(t * 6, (t + 1) * 6)));
+      else expect(row).toEqual([0, 0, 0, 0, 0, 0]);
+    }
+    x7.dispose();
+    const toOne = new Sequential([new Embedding({ vocab: 6, dim: 3 }), new GRU({ units: 4, returnSequences: false }), new Dense({ units: 2 })], { seed: 1 });
+    expect(predict(toOne, data.x).shape).toEqual([11, 2]);
+    expect(() => predict(model, { data: new Int32Array([1, 7]), shape: [1, 2] })).toThrow(/predict: .*7/);
+    expect(() => predict(model, [])).toThrow(/at least one sample/);
+    expect(() => predict(model, data.x, { batch: 3 } as never)).toThrow(/unknown option "batch"/);
+    toOne.dispose();
     model.dispose();
   });
 });

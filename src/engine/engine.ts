@@ -48,7 +48,7 @@ let current: Engine | null = null;
 let pending: Promise<Engine> | null = null;
 
 /** The inlined wasm binary: one character per byte, as scripts/inline-wasm.mjs wrote it. */
-export function wasmBytes(): Uint8Array {
+export function wasmBytes(): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(wasmText.length);
   for (let i = 0; i < wasmText.length; i++) bytes[i] = wasmText.charCodeAt(i);
   return bytes;

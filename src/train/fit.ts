@@ -129,6 +129,13 @@ function asDataset(model: Sequential, data: TrainingData, what: string): Sequenc
     ds = new SequenceDataset(data.x, data.y, targetType(model), { lengths: data.lengths, context: data.context });
   }
   if (!ds) throw new UnfoldError(`${what} must be { x, y } or a SequenceDataset`);
+  checkAgainstModel(model, ds, what);
+  if ((ds.y instanceof Int32Array) !== (targetType(model) === "int32")) throw new UnfoldError(`${what}: ${model.loss!.name} needs ${targetType(model)} targets`);
+  return ds;
+}
+
+/** Checks a dataset's inputs (and context) against what the model takes. */
+function checkAgainstModel(model: Sequential, ds: SequenceDataset, what: string): void {
   if (model.inputDType === "int32") {
     if (!ds.tokens) throw new UnfoldError(`${what}: the model starts with an Embedding and takes token ids x [N, T], got x ${formatShape(ds.xShape)}`);
     const T = ds.steps;
@@ -137,12 +144,10 @@ function asDataset(model: Sequential, data: TrainingData, what: string): Sequenc
     if (ds.tokens) throw new UnfoldError(`${what}: x ${formatShape(ds.xShape)} holds token ids, but the model takes feature vectors [N, T, ${model.inputSize}] (start it with an Embedding to take tokens)`);
     if (ds.features !== model.inputSize) throw new UnfoldError(`${what}: x has ${ds.features} features per step, the model takes ${model.inputSize}`);
   }
-  if ((ds.y instanceof Int32Array) !== (targetType(model) === "int32")) throw new UnfoldError(`${what}: ${model.loss!.name} needs ${targetType(model)} targets`);
   const S = model.context?.size ?? 0;
   if (S && !ds.context) throw new UnfoldError(`${what}: the model is conditioned on a context of ${S} values per sample; give context [N, ${S}] with the data`);
   if (!S && ds.context) throw new UnfoldError(`${what}: the data has a context, but the model takes none (build it with { context: { size, mode } })`);
   if (S && ds.contextSize !== S) throw new UnfoldError(`${what}: context has ${ds.contextSize} values per sample, the model takes ${S}`);
-  return ds;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -287,6 +292,50 @@ export function evaluate(model: Sequential, data: TrainingData | Iterable<BatchD
     batcher.dispose();
   }
   return passLogs(model, metrics, acc);
+}
+
+/**
+ * The model's outputs for inputs x (batch-major, as fit takes them: [N, T, F] feature vectors
+ * or [N, T] token ids; optionally `lengths` [N] and `context` [N, size]), run in inference mode
+ * `batchSize` samples at a time. Returns them batch-major: [N, T, C] for a model with an output
+ * per step (zero past each sample's length), [N, C] for one per sequence.
+ */
+export function predict(model: Sequential, x: ArrayInput, options: { lengths?: ArrayLike<number>; context?: ArrayInput; batchSize?: number } = {}): { data: Float32Array; shape: number[] } {
+  for (const key of Object.keys(options)) if (!["lengths", "context", "batchSize"].includes(key)) throw new UnfoldError(`predict: unknown option "${key}" (known: lengths, context, batchSize)`);
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UnfoldError(`predict: batchSize must be a whole number >= 1, got ${batchSize}`);
+  const N = Array.isArray(x) ? x.length : x && typeof x === "object" && "shape" in x ? x.shape[0] : 0;
+  if (!N) throw new UnfoldError("predict: x must hold at least one sample, as nested arrays or { data, shape } batch-major");
+  // The dataset validates x, the lengths and the context against each other and the model;
+  // its targets are a placeholder (one class id per sample) that predict never reads.
+  const placeholder = { data: new Int32Array(N), shape: [N] };
+  const ds = new SequenceDataset(x, placeholder, "int32", { lengths: options.lengths, context: options.context });
+  checkAgainstModel(model, ds, "predict");
+  const batcher = new Batcher();
+  let data: Float32Array | null = null;
+  let shape: number[] = [];
+  try {
+    for (let start = 0; start < N; start += batchSize) {
+      const b = Math.min(batchSize, N - start);
+      const { x: xs, options: extras } = batcher.batch(ds, Int32Array.from({ length: b }, (_, i) => start + i));
+      const y = model.forward(xs, extras);
+      const perStep = y.shape.length === 3;
+      const C = y.shape[y.shape.length - 1];
+      const T = perStep ? y.shape[0] : 1;
+      if (!data) {
+        shape = perStep ? [N, T, C] : [N, C];
+        data = new Float32Array(N * T * C);
+      }
+      const out = y.toFloat32Array();
+      // Steps past a sample's length are not outputs of it (a Dense head would show its bias there).
+      if (perStep && extras.lengths) for (let t = 0; t < T; t++) for (let i = 0; i < b; i++) if (t >= extras.lengths[i]) out.fill(0, (t * b + i) * C, (t * b + i + 1) * C);
+      // Time-major [T, b, C] rows to batch-major [N, T, C].
+      for (let t = 0; t < T; t++) for (let i = 0; i < b; i++) data.set(out.subarray((t * b + i) * C, (t * b + i + 1) * C), ((start + i) * T + t) * C);
+    }
+  } finally {
+    batcher.dispose();
+  }
+  return { data: data!, shape };
 }
 
 /** evaluate, over any batch source (async ones too), for fit's validation. */
