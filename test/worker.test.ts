@@ -87,6 +87,18 @@ describe("trainInWorker (Node worker_threads)", () => {
     for (const m of [here, there]) m.dispose();
   });
 
+  it("trains with truncated BPTT (tbptt) in the worker: the same bits as fit()", async () => {
+    const { x, y } = reversal(48, 12, 5);
+    const make = () => new Sequential([new Embedding({ vocab: 5, dim: 4 }), new LSTM({ units: 10 }), new Dense({ units: 5 })], { loss: "softmaxCrossEntropy", seed: 11 });
+    const here = make(), there = make();
+    const options = () => ({ epochs: 2, batchSize: 16, tbptt: 5, optimizer: new Adam({ lr: 1e-2 }) });
+    const expected = await fit(here, { x, y }, options());
+    const history = await trainInWorker(there, { x, y }, options());
+    expect(history.epochs.map((e) => e.loss)).toEqual(expected.epochs.map((e) => e.loss));
+    expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+  });
+
   it("keeps the main thread responsive: a 10 ms timer keeps firing while batches take far longer", async () => {
     // Each batch is heavy (T 50, B 64, 256 LSTM units: ~5 GFLOP with backward), so a batch on
     // this thread would hold the timer back for its whole duration.
