@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option, type CommanderError } from "commander";
 import { UnfoldError } from "../index.js";
 import { TASK_NAMES, TASKS } from "./tasks.js";
-import { CELL_NAMES, runTrain, type TrainConfig } from "./train.js";
+import { CELL_NAMES } from "./job.js";
+import { runTrain, type TrainConfig } from "./train.js";
 import { SEQ2SEQ_TASKS, SEQ2SEQ_TASK_NAMES, isSeq2SeqTask, runSample, runSeq2SeqTrain, type Seq2SeqTrainConfig } from "./seq2seq.js";
 import { TEXT_DEFAULTS, runTextTrain, type TextTrainConfig } from "./text.js";
 

@@ -4,9 +4,10 @@
 // tokenizer and task in the metadata — so `unfold sample <file>` needs nothing else.
 import { readFileSync, writeFileSync } from "node:fs";
 import {
-  Adam, Bidirectional, CharTokenizer, Elman, GRU, LSTM, Rng, Seq2Seq, Sequential, UnfoldError, additionTask, cosineDecay, encodePairs, generate, init,
-  readSafetensors, reverseTask, splitPairs, tokenizerFromJSON, type RecurrentLayer, type TextPairs, type Tokenizer, type TokenizerJSON,
+  Adam, Bidirectional, CharTokenizer, Rng, Seq2Seq, Sequential, UnfoldError, additionTask, cosineDecay, encodePairs, generate, init,
+  readSafetensors, reverseTask, splitPairs, tokenizerFromJSON, type TextPairs, type Tokenizer, type TokenizerJSON,
 } from "../index.js";
+import { makeCell, runJob, sayWritten, type JobConfig, type Out } from "./job.js";
 import { trainingProgress } from "./progress.js";
 
 export const SEQ2SEQ_TASK_NAMES = ["reverse", "addition"] as const;
@@ -16,22 +17,12 @@ export function isSeq2SeqTask(name: string): name is Seq2SeqTaskName {
   return (SEQ2SEQ_TASK_NAMES as readonly string[]).includes(name);
 }
 
-export interface Seq2SeqTrainConfig {
+export interface Seq2SeqTrainConfig extends JobConfig {
   task: Seq2SeqTaskName;
-  /** Decoder units; the bidirectional encoder has half as many each way. */
+  /** Decoder units; the bidirectional encoder has half as many each way. Adam's lr decays along a cosine to a twentieth. */
   units: number;
-  cell: "lstm" | "gru" | "elman";
-  epochs: number;
-  batchSize: number;
-  /** Adam's starting learning rate, decayed along a cosine to a twentieth of it. */
-  lr: number;
-  clipNorm: number;
   samples: number;
   testSamples: number;
-  seed: number;
-  examples: number;
-  /** Where to write the model (with its tokenizer), for `unfold sample`. */
-  save?: string;
 }
 
 interface Seq2SeqTask {
@@ -57,37 +48,30 @@ export const SEQ2SEQ_TASKS: Readonly<Record<Seq2SeqTaskName, Seq2SeqTask>> = {
   },
 };
 
-const CELLS = { lstm: (units: number) => new LSTM({ units }), gru: (units: number) => new GRU({ units }), elman: (units: number) => new Elman({ units }) };
-
 const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
 
-export async function runSeq2SeqTrain(config: Seq2SeqTrainConfig, out: (line: string) => void = (line) => console.log(line)): Promise<void> {
-  const started = performance.now();
-  await init();
-  const task = SEQ2SEQ_TASKS[config.task];
+export async function runSeq2SeqTrain(config: Seq2SeqTrainConfig, out: Out = (line) => console.log(line)): Promise<void> {
   if (config.units < 2 || config.units % 2) throw new UnfoldError(`--units must be even for a seq2seq task (the bidirectional encoder has half of them each way), got ${config.units}`);
-  const seeds = new Rng(config.seed);
-  const [train, test] = splitPairs(task.generate(config.samples + config.testSamples, seeds.nextU32()), config.samples);
-  const tok = CharTokenizer.fromText(task.alphabet);
-  const make = CELLS[config.cell];
-  const model = new Seq2Seq({
-    sourceVocab: tok.size, targetVocab: tok.size, embedding: 32, bos: tok.bos, eos: tok.eos, seed: seeds.nextU32(),
-    encoder: new Bidirectional(make(config.units / 2) as RecurrentLayer), decoder: make(config.units), attention: { score: "additive" },
-  });
-  const totalSteps = Math.ceil(config.samples / config.batchSize) * config.epochs;
-  const optimizer = new Adam({ lr: cosineDecay({ lr: config.lr, totalSteps, minLr: config.lr / 20 }), clipNorm: config.clipNorm });
-  const progress = trainingProgress({ epochs: config.epochs, samples: config.samples, batchSize: config.batchSize });
-  const abort = new AbortController();
-  const onInterrupt = () => abort.abort();
-  process.once("SIGINT", onInterrupt);
-  try {
+  await runJob(out, async (signal, own) => {
+    await init();
+    const task = SEQ2SEQ_TASKS[config.task];
+    const seeds = new Rng(config.seed);
+    const [train, test] = splitPairs(task.generate(config.samples + config.testSamples, seeds.nextU32()), config.samples);
+    const tok = CharTokenizer.fromText(task.alphabet);
+    const model = own(new Seq2Seq({
+      sourceVocab: tok.size, targetVocab: tok.size, embedding: 32, bos: tok.bos, eos: tok.eos, seed: seeds.nextU32(),
+      encoder: new Bidirectional(makeCell(config.cell, config.units / 2)), decoder: makeCell(config.cell, config.units), attention: { score: "additive" },
+    }));
+    const totalSteps = Math.ceil(config.samples / config.batchSize) * config.epochs;
+    const optimizer = own(new Adam({ lr: cosineDecay({ lr: config.lr, totalSteps, minLr: config.lr / 20 }), clipNorm: config.clipNorm }));
+    const progress = trainingProgress({ epochs: config.epochs, samples: config.samples, batchSize: config.batchSize });
     const cell = config.cell.toUpperCase();
     out(`model: Bidirectional ${cell}(${config.units / 2}) encoder → ${cell}(${config.units}) decoder with additive attention, ${model.params.length.toLocaleString("en-US")} parameters`);
     out(`data: ${config.samples.toLocaleString("en-US")} training and ${config.testSamples.toLocaleString("en-US")} held-out pairs (${task.summary})`);
     out(`training: Adam, lr ${config.lr} (cosine decay), clip norm ${config.clipNorm}, batch size ${config.batchSize}, ${config.epochs} epoch${config.epochs === 1 ? "" : "s"}, seed ${config.seed}`);
     out("");
     const history = await model.fit(encodePairs(train, tok), {
-      optimizer, epochs: config.epochs, batchSize: config.batchSize, signal: abort.signal,
+      optimizer, epochs: config.epochs, batchSize: config.batchSize, signal,
       onBatchEnd: progress.onBatchEnd, onEpochEnd: progress.onEpochEnd,
     }).finally(() => progress.stop());
     if (history.length < config.epochs) out(`(stopped by Ctrl-C after ${history.length} full epochs)`);
@@ -106,16 +90,9 @@ export async function runSeq2SeqTrain(config: Seq2SeqTrainConfig, out: (line: st
     });
     if (config.save) {
       writeFileSync(config.save, model.save({ task: config.task, tokenizer: tok.toJSON() }));
-      out("");
-      out(`model written to ${config.save} (try: unfold sample ${config.save} ${test.source[0]})`);
+      sayWritten(out, "model", config.save, test.source[0]);
     }
-    out("");
-    out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  } finally {
-    process.removeListener("SIGINT", onInterrupt);
-    model.dispose();
-    optimizer.dispose();
-  }
+  });
 }
 
 export interface SampleConfig {

@@ -3,27 +3,17 @@
 // (each character at its training frequency), then writes from a prompt. `--save` writes the
 // model with its tokenizer, so `unfold sample <file>` continues any prompt.
 import { readFileSync, writeFileSync } from "node:fs";
-import { Adam, CharTokenizer, Dense, Elman, Embedding, GRU, LSTM, Loss, Sequential, UnfoldError, cosineDecay, fit, generate, init, perplexity, textWindows, type RecurrentLayer } from "../index.js";
+import { Adam, CharTokenizer, Dense, Embedding, Loss, Sequential, UnfoldError, cosineDecay, fit, generate, init, perplexity, textWindows } from "../index.js";
+import { makeCell, runJob, sayWritten, type JobConfig, type Out } from "./job.js";
 import { trainingProgress } from "./progress.js";
-import type { CellName } from "./train.js";
 
-export interface TextTrainConfig {
+export interface TextTrainConfig extends JobConfig {
   /** The text file, UTF-8. */
   text: string;
   /** Characters per training window (BPTT length, unless tbptt is set). */
   steps: number;
   /** Train each window in chunks of this many steps, carrying the state (truncated BPTT). */
   tbptt?: number;
-  units: number;
-  cell: CellName;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  clipNorm: number;
-  seed: number;
-  /** Samples written at the end. */
-  examples: number;
-  save?: string;
 }
 
 /** What `--text` uses for the options the command line leaves at their defaults. */
@@ -34,12 +24,6 @@ export const TEXT_DEFAULTS: Pick<TextTrainConfig, "steps" | "units" | "cell" | "
 const EMBEDDING = 32;
 const SAMPLE_LENGTH = 240;
 const TEMPERATURES = [0.6, 0.8, 1.0];
-
-const CELLS: Readonly<Record<CellName, (units: number) => RecurrentLayer>> = {
-  lstm: (units) => new LSTM({ units }),
-  gru: (units) => new GRU({ units }),
-  elman: (units) => new Elman({ units }),
-};
 
 const grouped = (v: number) => v.toLocaleString("en-US");
 
@@ -59,41 +43,36 @@ function promptFrom(text: string): string {
   return word && word[0].length <= 24 ? word[0] : rest.slice(0, 12);
 }
 
-export async function runTextTrain(config: TextTrainConfig, out: (line: string) => void = (line) => console.log(line)): Promise<void> {
-  const started = performance.now();
+export async function runTextTrain(config: TextTrainConfig, out: Out = (line) => console.log(line)): Promise<void> {
   const text = readFileSync(config.text, "utf8");
   const { train, heldOut } = split(text);
   if (train.length < config.steps + 1) {
     throw new UnfoldError(`${config.text} has ${grouped(text.length)} characters; training on windows of --steps ${config.steps} needs at least ${grouped(Math.ceil((config.steps + 1) / 0.9))} (or a smaller --steps)`);
   }
   if (config.tbptt !== undefined && config.tbptt >= config.steps) throw new UnfoldError(`--tbptt ${config.tbptt} must be smaller than --steps ${config.steps} (it cuts each window into chunks)`);
-  await init();
-  const tok = CharTokenizer.fromText(train);
-  const ids = tok.encode(train);
-  const { x, y } = textWindows(ids, config.steps, Math.max(1, Math.floor(config.steps / 2)));
-  const heldIds = tok.encode(heldOut);
-  const validate = heldIds.length >= config.steps + 1;
-  const model = new Sequential([new Embedding({ vocab: tok.size, dim: EMBEDDING }), CELLS[config.cell](config.units), new Dense({ units: tok.size })], { loss: new Loss("softmaxCrossEntropy", { reduction: "mean" }), seed: config.seed });
-  const windows = x.shape[0];
-  const totalSteps = Math.ceil(windows / config.batchSize) * config.epochs * (config.tbptt ? Math.ceil(config.steps / config.tbptt) : 1);
-  const optimizer = new Adam({ lr: cosineDecay({ lr: config.lr, totalSteps, minLr: config.lr / 10 }), clipNorm: config.clipNorm });
-  const progress = trainingProgress({ epochs: config.epochs, samples: windows, batchSize: config.batchSize });
-  const abort = new AbortController();
-  const onInterrupt = () => abort.abort();
-  process.once("SIGINT", onInterrupt);
-  try {
+  await runJob(out, async (signal, own) => {
+    await init();
+    const tok = CharTokenizer.fromText(train);
+    const ids = tok.encode(train);
+    const { x, y } = textWindows(ids, config.steps, Math.max(1, Math.floor(config.steps / 2)));
+    const heldIds = tok.encode(heldOut);
+    const model = own(new Sequential([new Embedding({ vocab: tok.size, dim: EMBEDDING }), makeCell(config.cell, config.units), new Dense({ units: tok.size })], { loss: new Loss("softmaxCrossEntropy", { reduction: "mean" }), seed: config.seed }));
+    const windows = x.shape[0];
+    const totalSteps = Math.ceil(windows / config.batchSize) * config.epochs * (config.tbptt ? Math.ceil(config.steps / config.tbptt) : 1);
+    const optimizer = own(new Adam({ lr: cosineDecay({ lr: config.lr, totalSteps, minLr: config.lr / 10 }), clipNorm: config.clipNorm }));
+    const progress = trainingProgress({ epochs: config.epochs, samples: windows, batchSize: config.batchSize });
     out(`text: ${config.text}, ${grouped(text.length)} characters, ${tok.size - 4} distinct; the last ${grouped(heldOut.length)} held out`);
     out(`model: Embedding(${tok.size}, ${EMBEDDING}) → ${config.cell.toUpperCase()}(${config.units}) → Dense(${tok.size}), ${grouped(model.params.length)} parameters`);
     out(`training: ${grouped(windows)} windows of ${config.steps} characters${config.tbptt ? ` in chunks of ${config.tbptt} (truncated BPTT)` : ""}, Adam lr ${config.lr} (cosine decay), clip norm ${config.clipNorm}, batch size ${config.batchSize}, ${config.epochs} epoch${config.epochs === 1 ? "" : "s"}, seed ${config.seed}`);
     out("");
     const history = await fit(model, { x, y }, {
-      epochs: config.epochs, batchSize: config.batchSize, optimizer, signal: abort.signal,
+      epochs: config.epochs, batchSize: config.batchSize, optimizer, signal,
       ...(config.tbptt ? { tbptt: config.tbptt } : {}),
       onBatchEnd: progress.onBatchEnd, onEpochEnd: progress.onEpochEnd,
     }).finally(() => progress.stop());
     if (history.stopped === "aborted") out(`(stopped by Ctrl-C after ${history.epochs.length} full epochs)`);
     out("");
-    if (validate) {
+    if (heldIds.length >= config.steps + 1) {
       const counts = new Map<number, number>();
       for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
       let nll = 0;
@@ -112,14 +91,7 @@ export async function runTextTrain(config: TextTrainConfig, out: (line: string) 
     }
     if (config.save) {
       writeFileSync(config.save, model.save({ tokenizer: tok.toJSON(), prompt }));
-      out("");
-      out(`model written to ${config.save} (try: unfold sample ${config.save} ${JSON.stringify(prompt)})`);
+      sayWritten(out, "model", config.save, JSON.stringify(prompt));
     }
-    out("");
-    out(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  } finally {
-    process.removeListener("SIGINT", onInterrupt);
-    model.dispose();
-    optimizer.dispose();
-  }
+  });
 }
