@@ -5,7 +5,7 @@
 import { Worker } from "node:worker_threads";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  Adam, Bidirectional, CharTokenizer, Dense, Dropout, Embedding, GRU, LSTM, RMSprop, SGD, Seq2Seq, Sequential, SequenceDataset, UnfoldError,
+  Adam, Bidirectional, CharTokenizer, Dense, Dropout, Embedding, GRU, Jordan, LSTM, Rng, RMSprop, SGD, Seq2Seq, Sequential, SequenceDataset, UnfoldError,
   addingProblem, cosineDecay, encodePairs, fit, init, linearRamp, reverseTask, trainInWorker,
   type History, type Logs, type Seq2SeqBatchLogs, type Seq2SeqLogs,
 } from "../dist/index.js";
@@ -96,6 +96,21 @@ describe("trainInWorker (Node worker_threads)", () => {
     const history = await trainInWorker(there, { x, y }, options());
     expect(history.epochs.map((e) => e.loss)).toEqual(expected.epochs.map((e) => e.loss));
     expectSameWeights(here, there);
+    for (const m of [here, there]) m.dispose();
+  });
+
+  it("trains a Jordan net with teacher forcing and scheduled sampling in the worker: the same bits as fit(); a schedule function is refused", async () => {
+    const rng = new Rng(8);
+    const x = { data: Float32Array.from({ length: 24 * 6 * 2 }, () => rng.uniform(-1, 1)), shape: [24, 6, 2] };
+    const y = { data: Float32Array.from({ length: 24 * 6 * 3 }, () => rng.uniform(-1, 1)), shape: [24, 6, 3] };
+    const make = () => new Sequential([new Jordan({ units: 3, hiddenUnits: 8, outputActivation: "tanh" })], { inputSize: 2, loss: "mse", seed: 4 });
+    const here = make(), there = make();
+    const options = () => ({ epochs: 2, batchSize: 8, teacherForcing: true, scheduledSampling: { probability: 0.3 }, optimizer: new Adam({ lr: 1e-2 }) });
+    const expected = await fit(here, { x, y }, options());
+    const history = await trainInWorker(there, { x, y }, options());
+    expect(history.epochs.map((e) => e.loss)).toEqual(expected.epochs.map((e) => e.loss));
+    expectSameWeights(here, there);
+    await expect(trainInWorker(there, { x, y }, { scheduledSampling: { probability: (step: number) => step / 10 } })).rejects.toThrow(/is a schedule \(a function\), which cannot be sent to a worker; give it a number, or train with fit\(\)/);
     for (const m of [here, there]) m.dispose();
   });
 

@@ -25,6 +25,14 @@ export interface PlainFitOptions {
   initialEpoch?: number;
   yieldEveryMs?: number;
   tbptt?: number;
+  teacherForcing?: boolean;
+  scheduledSampling?: PlainScheduledSampling;
+}
+
+/** Scheduled sampling with its probability as a number (a schedule, being a function, cannot cross to a worker). */
+export interface PlainScheduledSampling {
+  probability: number;
+  from?: "sample" | "argmax";
 }
 
 /** Sequences of token ids packed into one array: sequence i is ids[ends[i−1] .. ends[i]). */
@@ -45,7 +53,7 @@ export interface PlainSeq2SeqFitOptions {
   batchSize?: number;
   shuffle?: boolean;
   exactMatch?: boolean;
-  scheduledSampling?: { probability: number; from?: "sample" | "argmax" };
+  scheduledSampling?: PlainScheduledSampling;
   yieldEveryMs?: number;
 }
 

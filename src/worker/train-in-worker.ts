@@ -13,7 +13,7 @@ import type { Optimizer } from "../train/optimizers.js";
 import type { ParamStore } from "../engine/index.js";
 import {
   buffersOf, packPairs, workerPort,
-  type FromWorker, type OptimizerDescription, type PlainData, type PlainFitOptions, type PlainSeq2SeqFitOptions, type Port, type Seq2SeqBatchLogs, type ToWorker, type TrainMessage, type WorkerLike,
+  type FromWorker, type OptimizerDescription, type PlainData, type PlainFitOptions, type PlainScheduledSampling, type PlainSeq2SeqFitOptions, type Port, type Seq2SeqBatchLogs, type ToWorker, type TrainMessage, type WorkerLike,
 } from "./protocol.js";
 import { OPTIMIZERS, nodeBuiltin } from "./serve.js";
 
@@ -53,8 +53,8 @@ export interface WorkerTrainingOptions extends Omit<FitOptions, "onBatchEnd" | "
 export interface Seq2SeqWorkerTrainingOptions extends Omit<Seq2SeqFitOptions, "onBatchEnd" | "onEpochEnd">, WorkerHooks<Seq2SeqBatchLogs, Seq2SeqLogs> {}
 
 const HOOK_KEYS = ["signal", "onBatchEnd", "onEpochEnd", "onWeights", "createWorker"];
-const PLAIN_FIT_KEYS = ["epochs", "batchSize", "shuffle", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "yieldEveryMs", "tbptt"] as const;
-const KNOWN = [...PLAIN_FIT_KEYS, "optimizer", "validationData", ...HOOK_KEYS];
+const PLAIN_FIT_KEYS = ["epochs", "batchSize", "shuffle", "validationSplit", "metrics", "earlyStopping", "initialEpoch", "yieldEveryMs", "tbptt", "teacherForcing"] as const;
+const KNOWN = [...PLAIN_FIT_KEYS, "scheduledSampling", "optimizer", "validationData", ...HOOK_KEYS];
 const PLAIN_SEQ2SEQ_FIT_KEYS = ["epochs", "batchSize", "shuffle", "exactMatch", "yieldEveryMs"] as const;
 const KNOWN_SEQ2SEQ = [...PLAIN_SEQ2SEQ_FIT_KEYS, "scheduledSampling", "optimizer", "validationData", ...HOOK_KEYS];
 
@@ -122,6 +122,17 @@ function failure(name: string, message: string): Error {
   return name === "UnfoldError" ? new UnfoldError(message) : Object.assign(new Error(message), { name });
 }
 
+/** Scheduled sampling as data, or nothing: a schedule (a function) cannot be sent to a worker, so it is refused. */
+function plainScheduledSampling(ss: { probability: number | ((step: number) => number); from?: "sample" | "argmax" } | undefined, fitName: string): { scheduledSampling?: PlainScheduledSampling } {
+  if (ss === undefined) return {};
+  if (!ss || typeof ss !== "object") throw new UnfoldError("trainInWorker: scheduledSampling must be { probability, from? }");
+  if (typeof ss.probability === "function") {
+    throw new UnfoldError(`trainInWorker: scheduledSampling.probability is a schedule (a function), which cannot be sent to a worker; give it a number, or train with ${fitName}`);
+  }
+  // The rest (unknown keys, the probability's range, `from`) fit checks in the worker, as on this thread.
+  return { scheduledSampling: { ...ss } as PlainScheduledSampling };
+}
+
 /** The message that trains a Sequential, checked here. */
 function sequentialMessage(model: Sequential, data: TrainingData, options: WorkerTrainingOptions): TrainMessage {
   checkKnown(options, KNOWN, "Sequential");
@@ -131,7 +142,7 @@ function sequentialMessage(model: Sequential, data: TrainingData, options: Worke
     model: model.save(),
     data: toPlainData(model, data, "training data"),
     validationData: options.validationData ? toPlainData(model, options.validationData as TrainingData, "validationData") : null,
-    fit: pick(options, PLAIN_FIT_KEYS) as PlainFitOptions,
+    fit: { ...pick(options, PLAIN_FIT_KEYS), ...plainScheduledSampling(options.scheduledSampling, "fit()") } as PlainFitOptions,
     optimizer: options.optimizer ? describeOptimizer(model, options.optimizer) : null,
     sendWeights: typeof options.onWeights === "function",
   };
@@ -141,16 +152,7 @@ function sequentialMessage(model: Sequential, data: TrainingData, options: Worke
 function seq2seqMessage(model: Seq2Seq, data: Seq2SeqData, options: Seq2SeqWorkerTrainingOptions): TrainMessage {
   checkKnown(options, KNOWN_SEQ2SEQ, "Seq2Seq");
   if (!options.optimizer) throw new UnfoldError("trainInWorker: a Seq2Seq needs { optimizer } (e.g. new Adam({ lr: 1e-3, clipNorm: 1 })), as Seq2Seq.fit does");
-  const fit = pick(options, PLAIN_SEQ2SEQ_FIT_KEYS) as PlainSeq2SeqFitOptions;
-  const ss = options.scheduledSampling;
-  if (ss !== undefined) {
-    if (!ss || typeof ss !== "object") throw new UnfoldError("trainInWorker: scheduledSampling must be { probability, from? }");
-    if (typeof ss.probability === "function") {
-      throw new UnfoldError("trainInWorker: scheduledSampling.probability is a schedule (a function), which cannot be sent to a worker; give it a number, or train with Seq2Seq.fit()");
-    }
-    // The rest (unknown keys, the probability's range, `from`) fit checks in the worker, as on this thread.
-    fit.scheduledSampling = { ...ss } as PlainSeq2SeqFitOptions["scheduledSampling"];
-  }
+  const fit = { ...pick(options, PLAIN_SEQ2SEQ_FIT_KEYS), ...plainScheduledSampling(options.scheduledSampling, "Seq2Seq.fit()") } as PlainSeq2SeqFitOptions;
   const vocab = { source: model.sourceVocab, target: model.targetVocab };
   return {
     type: "train",
