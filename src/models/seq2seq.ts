@@ -1010,6 +1010,13 @@ export interface ScheduledSamplingOptions {
   from?: "sample" | "argmax";
 }
 
+/** The scheduled-sampling probability at optimizer step `step` (a number, or the schedule's value there), checked to lie in [0, 1]. */
+export function scheduledProbability(who: string, ss: ScheduledSamplingOptions, step: number): number {
+  const p = typeof ss.probability === "function" ? ss.probability(step) : ss.probability;
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new UnfoldError(`${who}: the scheduled-sampling probability at step ${step} is ${String(p)}; it must be in [0, 1]`);
+  return p;
+}
+
 export interface Seq2SeqFitOptions {
   /** Updates the weights (Adam with clipNorm is a good start). */
   optimizer: Optimizer;
@@ -1076,12 +1083,7 @@ export async function fitSeq2Seq(model: Seq2Seq, data: Seq2SeqData, options: Seq
   if (ss) checkKnownOptions(`${who} scheduledSampling`, ss, ["probability", "from"]);
   const from = ss?.from ?? "sample";
   if (from !== "sample" && from !== "argmax") throw new UnfoldError(`${who}: scheduledSampling.from must be "sample" or "argmax", got ${String(from)}`);
-  const probabilityAt = (step: number): number => {
-    if (!ss) return 0;
-    const p = typeof ss.probability === "function" ? ss.probability(step) : ss.probability;
-    if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new UnfoldError(`${who}: the scheduled-sampling probability at step ${step} is ${String(p)}; it must be in [0, 1]`);
-    return p;
-  };
+  const probabilityAt = (step: number): number => (ss ? scheduledProbability(who, ss, step) : 0);
   const optimizer = options.optimizer;
   const yieldEvery = options.yieldEveryMs ?? 25;
   let lastYield = performance.now();

@@ -6,6 +6,7 @@ import { Tensor, UnfoldError, Workspace, engine, formatShape } from "../engine/i
 import { SequenceDataset, type ArrayInput } from "../data/dataset.js";
 import { Embedding, checkTokenIds } from "../layers/embedding.js";
 import type { BatchOptions, FeedbackOptions, Sequential } from "../models/sequential.js";
+import { scheduledProbability, type ScheduledSamplingOptions } from "../models/seq2seq.js";
 import { Adam, type Optimizer } from "./optimizers.js";
 
 export type Metric = "accuracy" | "perplexity";
@@ -104,7 +105,7 @@ export interface FitOptions {
    * may follow a schedule: a number, or a function of the optimizer's step count (0-based),
    * e.g. `linearRamp`. For Jordan models and next-token models; see FeedbackOptions.
    */
-  scheduledSampling?: { probability: number | ((step: number) => number); from?: "sample" | "argmax" };
+  scheduledSampling?: ScheduledSamplingOptions;
 }
 
 export interface History {
@@ -374,9 +375,7 @@ class BatchTrainer {
     const out: FeedbackOptions = {};
     if (teacherForcing !== undefined) out.teacherForcing = teacherForcing;
     if (ss) {
-      const step = this.optimizer.stepCount;
-      const p = typeof ss.probability === "function" ? ss.probability(step) : ss.probability;
-      if (typeof p !== "number" || !(p >= 0 && p <= 1)) throw new UnfoldError(`fit: the scheduled-sampling probability at step ${step} is ${String(p)}; it must be in [0, 1]`);
+      const p = scheduledProbability("fit", ss, this.optimizer.stepCount);
       out.scheduledSampling = ss.from === undefined ? { probability: p } : { probability: p, from: ss.from };
     }
     return out;
