@@ -46,6 +46,9 @@ export interface SequentialOptions {
   context?: ContextOptions;
 }
 
+/** Marks constructor options of a model whose every weight is written right after (load): no initialisers run. */
+const UNINITIALISED = Symbol("uninitialised");
+
 /**
  * A model's architecture as plain JSON: what `Sequential.fromConfig` builds again (with fresh
  * weights) and what a saved model file describes itself with.
@@ -222,7 +225,8 @@ export class Sequential {
     const specs = owned.flatMap((l) => l.paramSpecs);
     this.params = new ParamStore(specs);
     try {
-      for (const spec of specs) this.params.write(spec.name, spec.init(spec.shape, this.rng));
+      // A model about to be loaded skips the initialisers (an orthogonal init of a large layer is not free).
+      if (!(UNINITIALISED in options)) for (const spec of specs) this.params.write(spec.name, spec.init(spec.shape, this.rng));
       for (const layer of owned) layer.bind(this.params);
     } catch (e) {
       // An initialiser refused (e.g. a forget-gate bias beyond float32): free what was taken.
@@ -789,7 +793,7 @@ export class Sequential {
     const dry = modelParts(file.config);
     const weights = matchWeights(Sequential.paramLayout(dry.layers, dry.options), file.tensors);
     const { layers, options } = modelParts(file.config);
-    const model = new Sequential(layers, options);
+    const model = new Sequential(layers, { ...options, [UNINITIALISED]: true } as SequentialOptions);
     try {
       model.setWeights(Object.fromEntries(weights));
       model.rng.setState(file.rng);
