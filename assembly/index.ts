@@ -15,3 +15,4 @@ export * from "./reservoir";
 export * from "./attention";
 export * from "./tree";
 export * from "./ntm";
+export * from "./linalg";

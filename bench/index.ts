@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   bidir: () => import("./bidir.js"),
   size: () => import("./size.js"),
   seq2seq: () => import("./seq2seq.js"),
+  init: () => import("./init.js"),
 };
 
 async function main(): Promise<void> {

@@ -1,3 +1,4 @@
+import { Tensor, engine } from "../engine/index.js";
 import type { Rng } from "../data/rng.js";
 import type { Initializer } from "./layer.js";
 
@@ -37,74 +38,53 @@ export const identity = (scale = 1): Initializer => (shape) => {
  * Orthogonal init for a [blocks·n, m] weight: each [n, m] block is a random orthogonal matrix
  * (rows orthonormal when n <= m, columns when n > m), as PyTorch's and Keras' orthogonal
  * initialisers give, from the QR decomposition of a Gaussian matrix with the signs fixed so
- * the result is uniformly (Haar) distributed. Householder QR in float64: O(n·m·min(n,m)), a few
- * milliseconds for 256 units, instead of the multi-second freezes of tensor-op based versions.
+ * the result is uniformly (Haar) distributed. The QR runs in the wasm core in float64
+ * (assembly/linalg.ts): about 40 ms for a 512 x 512 block and 0.3 s for 1024 x 1024, where
+ * tensor-op based versions freeze for seconds.
  */
 export const orthogonal = (blocks = 1, gain = 1): Initializer => (shape, rng) => {
   const rows = shape[0] / blocks;
   const cols = shape[1];
   const out = new Float32Array(shape[0] * cols);
-  for (let k = 0; k < blocks; k++) {
-    const q = randomOrthogonal(Math.max(rows, cols), Math.min(rows, cols), rng);
-    // q is tall (p x s) with orthonormal columns; lay it out as [rows, cols].
-    const tall = rows >= cols;
-    for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const v = tall ? q[r * cols + c] : q[c * rows + r];
-        out[(k * rows + r) * cols + c] = gain * v;
+  // Each block is Q (p x s, orthonormal columns) laid out as [rows, cols]: Q itself when the
+  // block is tall, Qᵀ when it is wide.
+  const tall = rows >= cols;
+  const p = Math.max(rows, cols);
+  const s = Math.min(rows, cols);
+  // float64 scratch in wasm memory: the Gaussian matrix (then the reflectors, then Q) and
+  // R's diagonal, each value taking two slots of a float32 tensor (written and read as bytes).
+  const scratch = new Tensor([2 * (p * s + s)]);
+  try {
+    const a = Tensor.view(scratch, 0, [2 * p * s]);
+    const rdiag = Tensor.view(scratch, 2 * p * s, [2 * s]);
+    const k = engine().k;
+    for (let b = 0; b < blocks; b++) {
+      a.write(new Float32Array(gaussianColumnMajor(p, s, rng).buffer), true);
+      k.f64_householder_qr(a.ptr, rdiag.ptr, p, s);
+      k.f64_householder_q(a.ptr, p, s);
+      const qv = new Float64Array(a.toFloat32Array().buffer);
+      const r = new Float64Array(rdiag.toFloat32Array().buffer);
+      for (let c = 0; c < s; c++) {
+        // Sign fix: column c times sign(R_cc), so Q is Haar-distributed; then the gain.
+        const scale = r[c] < 0 ? -gain : gain;
+        for (let i = 0; i < p; i++) {
+          const index = tall ? i * cols + c : c * cols + i;
+          out[b * rows * cols + index] = scale * qv[c * p + i];
+        }
       }
     }
+  } finally {
+    scratch.dispose();
   }
   return out;
 };
 
-/** A p x s matrix (p >= s, row-major) with orthonormal columns: Q of the QR of a Gaussian. */
-function randomOrthogonal(p: number, s: number, rng: Rng): Float64Array {
+/**
+ * A p x s matrix of standard normal draws, stored column-major: the draws fill it row by row
+ * (draw i·s + j is entry (i, j)), the order the seed has always meant.
+ */
+function gaussianColumnMajor(p: number, s: number, rng: Rng): Float64Array {
   const a = new Float64Array(p * s);
-  for (let i = 0; i < a.length; i++) a[i] = rng.normal();
-  // Householder QR: reflect column j below the diagonal onto e_j; remember the vectors.
-  const vs: Float64Array[] = [];
-  const rdiag = new Float64Array(s);
-  for (let j = 0; j < s; j++) {
-    let norm = 0;
-    for (let i = j; i < p; i++) norm += a[i * s + j] * a[i * s + j];
-    norm = Math.sqrt(norm);
-    const x0 = a[j * s + j];
-    const alpha = x0 > 0 ? -norm : norm;
-    const v = new Float64Array(p - j);
-    for (let i = j; i < p; i++) v[i - j] = a[i * s + j];
-    v[0] -= alpha;
-    let vnorm = 0;
-    for (let i = 0; i < v.length; i++) vnorm += v[i] * v[i];
-    if (vnorm > 0) {
-      for (let c = j; c < s; c++) {
-        let dot = 0;
-        for (let i = j; i < p; i++) dot += v[i - j] * a[i * s + c];
-        const f = (2 * dot) / vnorm;
-        for (let i = j; i < p; i++) a[i * s + c] -= f * v[i - j];
-      }
-    }
-    rdiag[j] = a[j * s + j];
-    vs.push(v);
-  }
-  // Q = H_0 H_1 … H_{s-1} applied to the first s columns of the identity.
-  const q = new Float64Array(p * s);
-  for (let j = 0; j < s; j++) q[j * s + j] = 1;
-  for (let j = s - 1; j >= 0; j--) {
-    const v = vs[j];
-    let vnorm = 0;
-    for (let i = 0; i < v.length; i++) vnorm += v[i] * v[i];
-    if (vnorm === 0) continue;
-    for (let c = 0; c < s; c++) {
-      let dot = 0;
-      for (let i = j; i < p; i++) dot += v[i - j] * q[i * s + c];
-      const f = (2 * dot) / vnorm;
-      for (let i = j; i < p; i++) q[i * s + c] -= f * v[i - j];
-    }
-  }
-  // Sign fix: multiply column j by sign(R_jj) so Q is Haar-distributed.
-  for (let j = 0; j < s; j++) {
-    if (rdiag[j] < 0) for (let i = 0; i < p; i++) q[i * s + j] = -q[i * s + j];
-  }
-  return q;
+  for (let i = 0; i < p; i++) for (let j = 0; j < s; j++) a[j * p + i] = rng.normal();
+  return a;
 }
