@@ -26,7 +26,7 @@ export {
   Optimizer, SGD, Adam, AdamW, RMSprop, Adagrad,
   type OptimizerState, type LearningRate, type SGDOptions, type AdamOptions, type AdamWOptions, type RMSpropOptions, type AdagradOptions,
 } from "./train/optimizers.js";
-export { stepDecay, exponentialDecay, cosineDecay, warmup, type Schedule } from "./train/schedules.js";
+export { stepDecay, exponentialDecay, cosineDecay, warmup, linearRamp, type Schedule } from "./train/schedules.js";
 export { fit, evaluate, predict, type FitOptions, type History, type Logs, type Metric, type TrainingData, type BatchData, type BatchSource, type EarlyStoppingOptions } from "./train/fit.js";
 export { saveCheckpoint, loadCheckpoint, type TrainingProgress } from "./train/checkpoint.js";
 export { SequenceDataset, type ArrayInput, type ShapedArray, type SequenceDatasetOptions, type BatchExtras } from "./data/dataset.js";
@@ -54,7 +54,7 @@ export { NTM, NTM_MEMORY_INIT, type NTMOptions, type ResolvedNTMOptions } from "
 export { copyTaskBatch, bitErrors, type CopyBatch } from "./data/copy-task.js";
 export { Attention, ATTENTION_SCORES, type AttentionOptions, type AttentionScore } from "./layers/attention.js";
 export {
-  Seq2Seq, fitSeq2Seq, linearRamp,
+  Seq2Seq, fitSeq2Seq,
   type Seq2SeqOptions, type Seq2SeqConfig, type Seq2SeqData, type Seq2SeqAttentionOptions, type Seq2SeqFitOptions, type Seq2SeqLogs, type Seq2SeqEvaluation,
   type ConditionMode, type BridgeMode, type Hypothesis, type DecodeOptions, type BeamSearchOptions, type SampleOptions, type ScheduledSamplingOptions,
 } from "./models/seq2seq.js";

@@ -11,7 +11,7 @@ import {
   Adagrad, Adam, AdamW, Optimizer, RMSprop, SGD,
   type AdagradOptions, type AdamOptions, type AdamWOptions, type OptimizerState, type RMSpropOptions, type SGDOptions,
 } from "../src/train/optimizers.js";
-import { cosineDecay, exponentialDecay, stepDecay, warmup, type Schedule } from "../src/train/schedules.js";
+import { cosineDecay, exponentialDecay, linearRamp, scheduleFromSpec, scheduleSpec, stepDecay, warmup, type Schedule } from "../src/train/schedules.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, rand } from "./helpers.js";
 
 afterEach(freeAll);
@@ -461,6 +461,24 @@ describe("clipping", () => {
 // Schedules
 
 describe("schedules", () => {
+  it("the built-in schedules describe themselves, and their descriptions (through JSON) make the same schedules", () => {
+    const made: Schedule[] = [
+      stepDecay({ lr: 0.1, stepSize: 3 }), exponentialDecay({ lr: 0.2, gamma: 0.9 }), cosineDecay({ lr: 1e-2, totalSteps: 20, minLr: 1e-4 }),
+      linearRamp({ from: 0, to: 0.5, steps: 7 }), warmup(cosineDecay({ lr: 3e-3, totalSteps: 50 }), { steps: 5 }), warmup(0.01, { steps: 4 }),
+    ];
+    for (const s of made) {
+      const spec = scheduleSpec(s);
+      expect(spec).not.toBeNull();
+      const again = scheduleFromSpec(JSON.parse(JSON.stringify(spec)));
+      for (const step of [0, 1, 2, 3, 4, 5, 6, 7, 13, 19, 20, 21, 100]) expect(again(step)).toBe(s(step));
+    }
+    // A function of the caller's own has no description, nor does a warm-up over one.
+    expect(scheduleSpec((step) => 1 / (1 + step))).toBeNull();
+    expect(scheduleSpec(warmup((step) => 1 / (1 + step), { steps: 2 }))).toBeNull();
+    expect(() => scheduleFromSpec({ kind: "cosineDecay", options: { lr: 0.1, totalSteps: 0 } })).toThrow(/totalSteps/);
+    expect(() => scheduleFromSpec({ kind: "nope" } as never)).toThrow(/unknown schedule kind "nope"/);
+  });
+
   it("stepDecay", () => {
     const s = stepDecay({ lr: 0.1, stepSize: 3, gamma: 0.5 });
     expect([0, 1, 2, 3, 5, 6, 9].map(s)).toEqual([0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.0125]);

@@ -1060,14 +1060,6 @@ export interface Seq2SeqLogs {
   valExactMatch?: number;
 }
 
-/** A schedule for scheduled sampling: `from` at step 0 moving linearly to `to` at step `steps`, then constant. */
-export function linearRamp(options: { from: number; to: number; steps: number }): (step: number) => number {
-  const { from, to, steps } = options;
-  if (!Number.isFinite(from) || !Number.isFinite(to)) throw new UnfoldError(`linearRamp: from and to must be finite numbers, got ${from} and ${to}`);
-  wholeNumber("linearRamp", "steps", steps);
-  return (step) => (step >= steps ? to : from + ((to - from) * step) / steps);
-}
-
 const FIT_KEYS = ["optimizer", "epochs", "batchSize", "shuffle", "validationData", "exactMatch", "scheduledSampling", "signal", "onBatchEnd", "onEpochEnd", "yieldEveryMs"];
 
 /** Trains a Seq2Seq model; `model.fit` calls this. */

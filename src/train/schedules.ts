@@ -69,10 +69,10 @@ export function stepDecay(options: StepDecayOptions): Schedule {
   const lr = checkNumber("stepDecay: lr", options.lr, 0);
   const stepSize = checkInt("stepDecay: stepSize", options.stepSize, 1);
   const gamma = checkNumber("stepDecay: gamma", options.gamma ?? 0.1, 0, 1, true);
-  return (step) => {
+  return described({ kind: "stepDecay", options: { lr, stepSize, gamma } }, (step) => {
     checkStep("stepDecay", step);
     return lr * gamma ** Math.floor(step / stepSize);
-  };
+  });
 }
 
 /** lr · gamma^step (PyTorch's ExponentialLR). */
@@ -80,10 +80,10 @@ export function exponentialDecay(options: ExponentialDecayOptions): Schedule {
   checkOptions("exponentialDecay", options, ["lr", "gamma"]);
   const lr = checkNumber("exponentialDecay: lr", options.lr, 0);
   const gamma = checkNumber("exponentialDecay: gamma", options.gamma, 0, 1, true);
-  return (step) => {
+  return described({ kind: "exponentialDecay", options: { lr, gamma } }, (step) => {
     checkStep("exponentialDecay", step);
     return lr * gamma ** step;
-  };
+  });
 }
 
 /**
@@ -95,11 +95,11 @@ export function cosineDecay(options: CosineDecayOptions): Schedule {
   const lr = checkNumber("cosineDecay: lr", options.lr, 0);
   const totalSteps = checkInt("cosineDecay: totalSteps", options.totalSteps, 1);
   const minLr = checkNumber("cosineDecay: minLr", options.minLr ?? 0, 0, lr);
-  return (step) => {
+  return described({ kind: "cosineDecay", options: { lr, totalSteps, minLr } }, (step) => {
     checkStep("cosineDecay", step);
     if (step >= totalSteps) return minLr;
     return minLr + ((lr - minLr) * (1 + Math.cos((Math.PI * step) / totalSteps))) / 2;
-  };
+  });
 }
 
 /**
@@ -119,9 +119,63 @@ export function warmup(schedule: Schedule | number, options: WarmupOptions): Sch
   } else {
     throw new UnfoldError(`warmup: the first argument must be a schedule (step => lr) or a number, got ${schedule === null ? "null" : typeof schedule}`);
   }
-  return (step) => {
+  const innerSpec = typeof schedule === "number" ? schedule : scheduleSpec(schedule);
+  const ramp: Schedule = (step) => {
     checkStep("warmup", step);
     const value = inner(step);
     return step < steps ? (value * step) / steps : value;
   };
+  // Over a schedule of the caller's own, the warm-up cannot be described either.
+  return innerSpec === null ? ramp : described({ kind: "warmup", inner: innerSpec, options: { steps } }, ramp);
+}
+
+/**
+ * from + (to − from)·step / steps for the first `steps` steps, then `to`: e.g. a
+ * scheduled-sampling probability that rises from 0 to 0.5.
+ */
+export function linearRamp(options: { from: number; to: number; steps: number }): Schedule {
+  checkOptions("linearRamp", options, ["from", "to", "steps"]);
+  const from = checkNumber("linearRamp: from", options.from, -Infinity);
+  const to = checkNumber("linearRamp: to", options.to, -Infinity);
+  const steps = checkInt("linearRamp: steps", options.steps, 1);
+  return described({ kind: "linearRamp", options: { from, to, steps } }, (step) => (step >= steps ? to : from + ((to - from) * step) / steps));
+}
+
+/**
+ * A schedule made by one of the functions above, as plain data (its maker and options), so
+ * it can be made again elsewhere — in a worker. A function of your own has none.
+ */
+export type ScheduleSpec =
+  | { kind: "stepDecay" | "exponentialDecay" | "cosineDecay" | "linearRamp"; options: Record<string, number> }
+  | { kind: "warmup"; inner: ScheduleSpec | number; options: { steps: number } };
+
+const SPECS = new WeakMap<Schedule, ScheduleSpec>();
+
+function described(spec: ScheduleSpec, schedule: Schedule): Schedule {
+  SPECS.set(schedule, spec);
+  return schedule;
+}
+
+/** The description of a built-in schedule, or null for any other function. */
+export function scheduleSpec(schedule: Schedule): ScheduleSpec | null {
+  return SPECS.get(schedule) ?? null;
+}
+
+/** Makes the schedule a ScheduleSpec describes (validated again, as by its maker). */
+export function scheduleFromSpec(spec: ScheduleSpec): Schedule {
+  if (!spec || typeof spec !== "object") throw new UnfoldError(`not a schedule description: ${String(spec)}`);
+  switch (spec.kind) {
+    case "stepDecay":
+      return stepDecay(spec.options as unknown as StepDecayOptions);
+    case "exponentialDecay":
+      return exponentialDecay(spec.options as unknown as ExponentialDecayOptions);
+    case "cosineDecay":
+      return cosineDecay(spec.options as unknown as CosineDecayOptions);
+    case "linearRamp":
+      return linearRamp(spec.options as unknown as { from: number; to: number; steps: number });
+    case "warmup":
+      return warmup(typeof spec.inner === "number" ? spec.inner : scheduleFromSpec(spec.inner), spec.options);
+    default:
+      throw new UnfoldError(`unknown schedule kind "${String((spec as { kind: unknown }).kind)}"`);
+  }
 }

@@ -1,6 +1,7 @@
 // The messages between trainInWorker (the main thread) and serveTrainingWorker (the worker),
 // and one small port type over the two kinds of worker: the web's Worker (browsers, Deno,
 // Bun) and Node's worker_threads. Everything sent is plain data and typed arrays.
+import { scheduleFromSpec, type ScheduleSpec } from "../train/schedules.js";
 import { UnfoldError } from "../engine/index.js";
 import type { OptimizerState } from "../train/optimizers.js";
 import type { EarlyStoppingOptions, History, Logs, Metric } from "../train/fit.js";
@@ -29,10 +30,18 @@ export interface PlainFitOptions {
   scheduledSampling?: PlainScheduledSampling;
 }
 
-/** Scheduled sampling with its probability as a number (a schedule, being a function, cannot cross to a worker). */
+/** A function cannot cross to a worker; a built-in schedule crosses as its description. */
+export type PlainSchedule = number | { schedule: ScheduleSpec };
+
+/** Scheduled sampling as data: its probability a number or a built-in schedule's description. */
 export interface PlainScheduledSampling {
-  probability: number;
+  probability: PlainSchedule;
   from?: "sample" | "argmax";
+}
+
+/** A number, or the schedule a PlainSchedule describes. */
+export function scheduleOf(value: PlainSchedule): number | ((step: number) => number) {
+  return typeof value === "number" ? value : scheduleFromSpec(value.schedule);
 }
 
 /** Sequences of token ids packed into one array: sequence i is ids[ends[i−1] .. ends[i]). */

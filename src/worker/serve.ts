@@ -7,8 +7,8 @@ import { SGD, Adam, AdamW, RMSprop, Adagrad, type Optimizer } from "../train/opt
 import { fit, type FitOptions } from "../train/fit.js";
 import type { Rng } from "../data/rng.js";
 import { Sequential } from "../models/sequential.js";
-import { Seq2Seq, type Seq2SeqFitOptions } from "../models/seq2seq.js";
-import { buffersOf, unpackPairs, type FromWorker, type OptimizerDescription, type Port, type ToWorker, type TrainMessage, type TrainedState } from "./protocol.js";
+import { Seq2Seq, type ScheduledSamplingOptions, type Seq2SeqFitOptions } from "../models/seq2seq.js";
+import { buffersOf, scheduleOf, unpackPairs, type FromWorker, type PlainSchedule, type PlainScheduledSampling, type OptimizerDescription, type Port, type ToWorker, type TrainMessage, type TrainedState } from "./protocol.js";
 
 type OptimizerClass = new (options: never) => Optimizer;
 /** The optimizers a worker can rebuild, by their `name`. */
@@ -17,9 +17,14 @@ export const OPTIMIZERS: Record<string, OptimizerClass> = { SGD, Adam, AdamW, RM
 function buildOptimizer(d: OptimizerDescription): Optimizer {
   const Class = OPTIMIZERS[d.name];
   if (!Class) throw new UnfoldError(`cannot rebuild an optimizer named "${d.name}" in a worker (known: ${Object.keys(OPTIMIZERS).join(", ")})`);
-  const optimizer = new Class(d.options as never);
+  const optimizer = new Class({ ...d.options, lr: scheduleOf(d.options.lr as PlainSchedule) } as never);
   optimizer.setState(d.state);
   return optimizer;
+}
+
+/** Scheduled sampling with its probability made a number or a schedule again. */
+function withSchedule(ss: PlainScheduledSampling | undefined): ScheduledSamplingOptions | undefined {
+  return ss ? { ...ss, probability: scheduleOf(ss.probability) } : undefined;
 }
 
 /** What the worker needs of either kind of model. */
@@ -60,14 +65,14 @@ async function train(message: TrainMessage, signal: AbortSignal, port: Port): Pr
       model = seq2seq;
       seq2seq.rng.setState(message.rng);
       optimizer = buildOptimizer(message.optimizer);
-      const options: Seq2SeqFitOptions = { ...message.fit, ...callbacks, optimizer };
+      const options: Seq2SeqFitOptions = { ...message.fit, scheduledSampling: withSchedule(message.fit.scheduledSampling), ...callbacks, optimizer };
       if (message.validationData) options.validationData = unpackPairs(message.validationData);
       history = await seq2seq.fit(unpackPairs(message.data), options);
     } else {
       const sequential = Sequential.load(message.model).model;
       model = sequential;
       optimizer = message.optimizer ? buildOptimizer(message.optimizer) : null;
-      const options: FitOptions = { ...message.fit, ...callbacks };
+      const options: FitOptions = { ...message.fit, scheduledSampling: withSchedule(message.fit.scheduledSampling), ...callbacks };
       if (optimizer) options.optimizer = optimizer;
       if (message.validationData) options.validationData = message.validationData;
       history = await fit(sequential, message.data, options);

@@ -4,6 +4,7 @@
 // optimizer's options and state — with the data; the worker loads the same model, runs that
 // model's fit(), streams its logs back, and returns what training left, which is written into
 // the model here. Training in the worker gives the bits fit() would give on this thread.
+import { scheduleSpec } from "../train/schedules.js";
 import { UnfoldError } from "../engine/index.js";
 import { SequenceDataset } from "../data/dataset.js";
 import { Sequential } from "../models/sequential.js";
@@ -13,7 +14,7 @@ import type { Optimizer } from "../train/optimizers.js";
 import type { ParamStore } from "../engine/index.js";
 import {
   buffersOf, packPairs, workerPort,
-  type FromWorker, type OptimizerDescription, type PlainData, type PlainFitOptions, type PlainScheduledSampling, type PlainSeq2SeqFitOptions, type Port, type Seq2SeqBatchLogs, type ToWorker, type TrainMessage, type WorkerLike,
+  type FromWorker, type OptimizerDescription, type PlainData, type PlainFitOptions, type PlainSchedule, type PlainScheduledSampling, type PlainSeq2SeqFitOptions, type Port, type Seq2SeqBatchLogs, type ToWorker, type TrainMessage, type WorkerLike,
 } from "./protocol.js";
 import { OPTIMIZERS, nodeBuiltin } from "./serve.js";
 
@@ -92,13 +93,12 @@ function describeOptimizer(model: { params: ParamStore }, optimizer: Optimizer):
   if (!(optimizer.name in OPTIMIZERS) || OPTIMIZERS[optimizer.name] !== optimizer.constructor) {
     throw new UnfoldError(`trainInWorker: the optimizer ${optimizer.name} cannot be rebuilt in a worker (known: ${Object.keys(OPTIMIZERS).join(", ")})`);
   }
-  if (typeof optimizer.options.lr === "function") {
-    throw new UnfoldError("trainInWorker: the optimizer's learning rate is a schedule (a function), which cannot be sent to a worker; give it a number, or train with fit()");
-  }
+  const lr = plainSchedule(optimizer.options.lr, "the optimizer's learning rate", "fit()");
   optimizer.bind(model.params);
   const options: Record<string, unknown> = {};
   // Resolved options, without the nulls that mean "off" (the constructors take those as absent).
   for (const [key, value] of Object.entries(optimizer.options)) if (value !== null) options[key] = Array.isArray(value) ? [...value] : value;
+  options.lr = lr;
   return { name: optimizer.name, options, state: optimizer.getState() };
 }
 
@@ -122,15 +122,25 @@ function failure(name: string, message: string): Error {
   return name === "UnfoldError" ? new UnfoldError(message) : Object.assign(new Error(message), { name });
 }
 
-/** Scheduled sampling as data, or nothing: a schedule (a function) cannot be sent to a worker, so it is refused. */
+/**
+ * A number, or a schedule as data: a built-in schedule (cosineDecay, linearRamp, …) crosses to
+ * the worker as its description; a function of the caller's own cannot, and is refused.
+ */
+function plainSchedule(value: number | ((step: number) => number), what: string, fitName: string): PlainSchedule {
+  if (typeof value !== "function") return value;
+  const spec = scheduleSpec(value);
+  if (!spec) {
+    throw new UnfoldError(`trainInWorker: ${what} is a function of your own, which cannot be sent to a worker; use a number or a built-in schedule (stepDecay, exponentialDecay, cosineDecay, warmup, linearRamp), or train with ${fitName}`);
+  }
+  return { schedule: spec };
+}
+
+/** Scheduled sampling as data, or nothing. */
 function plainScheduledSampling(ss: { probability: number | ((step: number) => number); from?: "sample" | "argmax" } | undefined, fitName: string): { scheduledSampling?: PlainScheduledSampling } {
   if (ss === undefined) return {};
   if (!ss || typeof ss !== "object") throw new UnfoldError("trainInWorker: scheduledSampling must be { probability, from? }");
-  if (typeof ss.probability === "function") {
-    throw new UnfoldError(`trainInWorker: scheduledSampling.probability is a schedule (a function), which cannot be sent to a worker; give it a number, or train with ${fitName}`);
-  }
   // The rest (unknown keys, the probability's range, `from`) fit checks in the worker, as on this thread.
-  return { scheduledSampling: { ...ss } as PlainScheduledSampling };
+  return { scheduledSampling: { ...ss, probability: plainSchedule(ss.probability, "scheduledSampling.probability", fitName) } as PlainScheduledSampling };
 }
 
 /** The message that trains a Sequential, checked here. */
