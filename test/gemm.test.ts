@@ -9,7 +9,8 @@
 //     |init| + |bias| + sum_p |a_p * b_p| over the window: the error bound of recursive f32
 //     summation of K + 2 terms (unit roundoff 2^-24), with a factor 2 to spare.
 import { afterEach, describe, it } from "vitest";
-import { engine } from "../src/engine/index.js";
+import { Tensor, engine } from "../src/engine/index.js";
+import { Layer, type WeightGrad } from "../src/layers/layer.js";
 import { wasmBase64, type WasmExports } from "../src/engine/wasm-bytes.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, rand } from "./helpers.js";
 
@@ -319,5 +320,41 @@ describe("f32_transpose", () => {
         freeAll();
       }
     });
+  });
+});
+
+describe("Layer.weightGrads", () => {
+  // A layer that exposes its weight-gradient helper.
+  class Probe extends Layer {
+    readonly kind = "probe";
+    protected declare(inputSize: number): number {
+      return inputSize;
+    }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
+    backward(dy: Tensor): Tensor {
+      return dy;
+    }
+    grads(a: number, lda: number, rows: number, products: WeightGrad[]): void {
+      this.weightGrads(a, lda, rows, products);
+    }
+  }
+
+  it("gives f32_gemm_tn's bits, over ragged panels of rows and column windows of A", () => {
+    const probe = new Probe();
+    const lda = 37;
+    const windows = [{ col: 0, m: 20, n: 5 }, { col: 20, m: 17, n: 9 }, { col: 0, m: lda, n: 16 }];
+    for (const rows of [1, 3, 255, 256, 257, 600]) {
+      const pa = put(rand(rows * lda, rows));
+      const products = windows.map((w, i) => ({ ...w, b: put(rand(rows * w.n, 100 * rows + i)), c: put(rand(w.m * w.n, i)), ref: put(rand(w.m * w.n, i)) }));
+      probe.grads(pa, lda, rows, products);
+      for (const p of products) {
+        k().f32_gemm_tn(p.ref, pa + p.col * 4, p.b, 0, p.m, p.n, rows, lda, p.n, p.n, 1);
+        expectBitEqual(get(p.c, p.m * p.n), get(p.ref, p.m * p.n), `rows ${rows}, columns ${p.col}..${p.col + p.m}`);
+      }
+      freeAll();
+    }
+    probe.dispose();
   });
 });

@@ -234,9 +234,11 @@ export class Elman extends CellLayer {
     }
     if (skip) k.f32_axpy(dh.ptr, 1, pending, n); // the initial state's share
     // Weight gradients of all steps at once: dW_ih += daᵀ·X, dW_hh += daᵀ·H_prev, dW_skip += da[d−1..]ᵀ·H[0..T−d].
-    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), da.ptr, this.recurrentInputs(hs), 0, H, H, T * B, H, H, H, 1);
-    if (skip && T >= skip) k.f32_gemm_tn(this.g("weight_skip"), da.ptr + (skip - 1) * n * 4, hs.ptr, 0, H, H, (T - skip + 1) * B, H, H, H, 1);
+    this.weightGrads(da.ptr, H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I },
+      { c: this.g("weight_hh"), b: this.recurrentInputs(hs), n: H },
+    ]);
+    if (skip && T >= skip) this.weightGrads(da.ptr + (skip - 1) * n * 4, H, (T - skip + 1) * B, [{ c: this.g("weight_skip"), b: hs.ptr, n: H }]);
     if (dleak) {
       // α = sigmoid(θ): dθ += dα ⊙ α(1 − α).
       const dtheta = this.ws.get("dleakLogit", [H]).ptr;

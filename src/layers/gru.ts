@@ -1,6 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { glorotUniform, orthogonal, uniform, zeros } from "./init.js";
 import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
+import type { WeightGrad } from "./layer.js";
 import { stackOfCopies } from "./stack.js";
 
 export interface GRUOptions extends StackableOptions {
@@ -128,6 +129,7 @@ export class GRU extends CellLayer {
     const hIns = this.recurrentInputs(hs); // h_prev as it entered the recurrent product
     const whh = this.p("weight_hh");
     const gWhh = this.g("weight_hh");
+    const dgatesProducts: WeightGrad[] = [{ c: this.g("weight_ih"), b: x.ptr, n: I }]; // weight gradients from dgatesᵀ
 
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]);
@@ -141,7 +143,7 @@ export class GRU extends CellLayer {
         this.endStepBackward(t);
       }
       // dW_hh += dhprojᵀ · H_prev over all steps; b_hh's gradient is the hidden projection's.
-      k.f32_gemm_tn(gWhh, dhproj.ptr, hIns, 0, G, H, T * B, G, H, H, 1);
+      this.weightGrads(dhproj.ptr, G, T * B, [{ c: gWhh, b: hIns, n: H }]);
       k.f32_sum_rows(this.g("bias_hh"), dhproj.ptr, T * B, G, 1);
     } else {
       const rh = this.ws.get("rh", [T, B, H]);
@@ -165,13 +167,13 @@ export class GRU extends CellLayer {
         });
         this.endStepBackward(t);
       }
-      // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: one GEMM over all steps for each.
-      k.f32_gemm_tn(gWhh, dgates.ptr, hIns, 0, 2 * H, H, T * B, G, H, H, 1);
-      k.f32_gemm_tn(gWhn, dgates.ptr + nPart, rh.ptr, 0, H, H, T * B, G, H, H, 1);
+      // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: their gradients read
+      // dgates, so they join dW_ih's pass over it below.
+      dgatesProducts.push({ c: gWhh, b: hIns, n: H, m: 2 * H }, { c: gWhn, b: rh.ptr, n: H, col: 2 * H });
       k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, G, 1);
     }
     // Input side, the same in both forms: dW_ih += dgatesᵀ · X, db_ih = Σ dgates, dX = dgates · W_ih.
-    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, G, I, T * B, G, I, I, 1);
+    this.weightGrads(dgates.ptr, G, T * B, dgatesProducts);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, G, 1);
     if (!this.needsInputGrad) return this.noInputGrad(x);
     k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, G, G, I, I, 0);

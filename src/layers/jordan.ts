@@ -146,10 +146,12 @@ export class Jordan extends CellLayer {
       this.endStepBackward(t);
     }
     // Weight gradients of all steps at once.
-    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1); // daᵀ·X
-    k.f32_gemm_tn(this.g("weight_hy"), da.ptr, ys.ptr, 0, H, O, T * B, H, O, O, 1); // daᵀ·Y_prev
+    this.weightGrads(da.ptr, H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I }, // daᵀ·X
+      { c: this.g("weight_hy"), b: ys.ptr, n: O }, // daᵀ·Y_prev
+    ]);
     k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
-    k.f32_gemm_tn(this.g("weight_ho"), dz.ptr, hs.ptr, 0, O, H, T * B, O, H, H, 1); // dzᵀ·H
+    this.weightGrads(dz.ptr, O, T * B, [{ c: this.g("weight_ho"), b: hs.ptr, n: H }]); // dzᵀ·H
     k.f32_sum_rows(this.g("bias_ho"), dz.ptr, T * B, O, 1);
     // dX = da · W_ih   ((TB x H)·(H x I))
     k.f32_gemm_nn(dx.ptr, da.ptr, this.p("weight_ih"), 0, T * B, I, H, H, I, I, 0);

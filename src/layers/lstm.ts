@@ -127,8 +127,10 @@ export class LSTM extends CellLayer {
       this.endStepBackward(t);
     }
     // Weight gradients of all steps at once: dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev.
-    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, 4 * H, I, T * B, 4 * H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, this.recurrentInputs(hs), 0, 4 * H, H, T * B, 4 * H, H, H, 1);
+    this.weightGrads(dgates.ptr, 4 * H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I },
+      { c: this.g("weight_hh"), b: this.recurrentInputs(hs), n: H },
+    ]);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, 4 * H, 1);
     k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, 4 * H, 1);
     if (!this.needsInputGrad) return this.noInputGrad(x);
