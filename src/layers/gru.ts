@@ -74,20 +74,18 @@ export class GRU extends CellLayer {
     const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
     const gates = this.ws.get("gates", [T, B, G]); // projections, then activations r, z, n
     const hs = this.history("h"); // hs[0] = h0
-    const whhT = this.ws.get("whhT", [H, G]);
 
-    // W_hhᵀ laid out once per sequence, so each step's hidden product is a plain nn GEMM.
-    k.f32_transpose(whhT.ptr, this.p("weight_hh"), G, H);
     this.seedState(hs, initialState?.[0]);
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]); // W_hn h_prev + b_hn, the factor r multiplies
       const hproj = this.ws.get("hproj", [B, G]);
       const bhh = this.p("bias_hh");
+      const whh = this.packedTranspose("whhPacked", "weight_hh", G, H); // W_hhᵀ, once per sequence
       // All steps' input projections in one GEMM; b_hh stays with the hidden projection (b_hn is inside r ⊙ (·)).
       k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, G, I, I, I, G, 0);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
-        k.f32_gemm_nn(hproj.ptr, this.recurrentInput(hs, t), whhT.ptr, bhh, B, G, H, H, G, G, 0);
+        k.f32_gemm_np(hproj.ptr, this.recurrentInput(hs, t), whh, bhh, B, G, H, H, G, 0);
         k.f32_gru_forward_step(hPrev + stepH, gates.ptr + t * stepG, hn.ptr + t * stepH, hproj.ptr, hPrev, B, H);
         this.endStep(t);
       }
@@ -95,6 +93,9 @@ export class GRU extends CellLayer {
       const rh = this.ws.get("rh", [T, B, H]); // r ⊙ h_prev, the input of W_hn
       const bias = this.ws.get("bias", [G]);
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
+      // W_h{r,z}ᵀ and W_hnᵀ, packed once per sequence (two products per step)
+      const whrz = this.packedTranspose("whrzPacked", "weight_hh", 2 * H, H);
+      const whn = this.packedTranspose("whnPacked", "weight_hh", H, H, 2 * H);
       // Every projection enters a preactivation as a plain sum here: both biases fold into the one GEMM.
       k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), G);
       k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, G, I, I, I, G, 0);
@@ -105,9 +106,9 @@ export class GRU extends CellLayer {
         // a_r, a_z += h_prev · W_h{r,z}ᵀ; then r, z and r ⊙ h_prev; then a_n += (r ⊙ h_prev) · W_hnᵀ
         // (h_prev here: as it enters the recurrent product, masked with recurrent dropout).
         const hIn = this.recurrentInput(hs, t);
-        k.f32_gemm_nn(g, hIn, whhT.ptr, 0, B, 2 * H, H, H, G, G, 1);
+        k.f32_gemm_np(g, hIn, whrz, 0, B, 2 * H, H, H, G, 1);
         k.f32_gru_reset_gate_step(g, rht, hIn, B, H);
-        k.f32_gemm_nn(g + nPart, rht, whhT.ptr + nPart, 0, B, H, H, H, G, G, 1);
+        k.f32_gemm_np(g + nPart, rht, whn, 0, B, H, H, H, G, 1);
         k.f32_gru_candidate_step(hPrev + stepH, g, hPrev, B, H);
         this.endStep(t);
       }

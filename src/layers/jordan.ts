@@ -86,14 +86,12 @@ export class Jordan extends CellLayer {
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const hs = this.ws.get("hs", [T, B, H]); // preactivations, then h_t = act(a_t)
     const ys = this.history("y"); // ys[0] = y_{−1}
-    const whyT = this.ws.get("whyT", [O, H]);
-    const whoT = this.ws.get("whoT", [H, O]);
 
     // All steps' input projections in one GEMM, b_ih folded in.
     k.f32_gemm_nt(hs.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, H, I, I, I, H, 0);
-    // W_hyᵀ and W_hoᵀ laid out once per sequence, so each step is two plain row-major products.
-    k.f32_transpose(whyT.ptr, this.p("weight_hy"), H, O);
-    k.f32_transpose(whoT.ptr, this.p("weight_ho"), O, H);
+    // W_hyᵀ and W_hoᵀ packed once per sequence, for each step's two products.
+    const why = this.packedTranspose("whyPacked", "weight_hy", H, O);
+    const who = this.packedTranspose("whoPacked", "weight_ho", O, H);
     this.seedState(ys, initialState?.[0]);
     const nh = B * H, ny = B * O;
     for (let t = 0; t < T; t++) {
@@ -103,10 +101,10 @@ export class Jordan extends CellLayer {
       // t−1 of an external target sequence instead (and read the same rows in backward's dW_hy
       // GEMM, where the gradient with respect to y_{t−1} then stops).
       const yPrev = ys.ptr + t * ny * 4;
-      k.f32_gemm_nn(h, yPrev, whyT.ptr, 0, B, H, O, O, H, H, 1);
+      k.f32_gemm_np(h, yPrev, why, 0, B, H, O, O, H, 1);
       // No leak, so h == act and hPrev is never read.
       k.f32_elman_forward_step(h, h, 0, 0, B, H, this.activationCode);
-      k.f32_gemm_nn(y, h, whoT.ptr, this.p("bias_ho"), B, O, H, H, O, O, 0);
+      k.f32_gemm_np(y, h, who, this.p("bias_ho"), B, O, H, H, O, 0);
       if (this.outputActivation === "tanh") k.f32_vtanh(y, y, ny);
       else if (this.outputActivation === "sigmoid") k.f32_vsigmoid(y, y, ny);
       this.endStep(t);

@@ -166,6 +166,18 @@ export abstract class Layer {
     }
   }
 
+  /**
+   * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = Wᵀ of
+   * x·Wᵀ for f32_gemm_np, into workspace tensor `key`; returns its pointer. A recurrent layer
+   * packs its recurrent weights once per sequence, so that each step's product reads them
+   * contiguously, 16 columns at a time (see assembly/gemm.ts).
+   */
+  protected packedTranspose(key: string, name: string, rows: number, cols: number, row0 = 0): number {
+    const packed = this.ws.get(key, [Math.ceil(rows / 16), cols, 16]);
+    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name) + row0 * cols * 4, rows, cols, cols, 1);
+    return packed.ptr;
+  }
+
   /** Keeps the forward input for backward (the caller keeps it alive until then). */
   protected remember(x: Tensor): void {
     this.lastInput = x;
