@@ -3,6 +3,7 @@
 //   f32_gemm_nn  C (+)= A[M,K]  · B[K,N]     A row i at a + i*lda, B row p at b + p*ldb
 //   f32_gemm_nt  C (+)= A[M,K]  · B[N,K]ᵀ    B row j (length K) at b + j*ldb
 //   f32_gemm_tn  C (+)= A[K,M]ᵀ · B[K,N]     A row p (length M) at a + p*lda
+//   f32_gemm_np  C (+)= A[M,K]  · B[K,N]     B packed by f32_gemm_pack_b (see there)
 //   C row i at c + i*ldc. Leading dimensions count floats; pointers are byte addresses.
 //   accumulate != 0: C += product, else C = product. bias != 0: bias[N] is added to every
 //   row, once per call, in both modes. Every size >= 0 works. C must not overlap A, B or bias.
@@ -33,7 +34,13 @@
 //   - ragged edges (M odd, N % 16) run the same tile on a zero-padded copy of C;
 //   - M = 1 (one sequence at inference) has matrix-vector paths that stream B once along
 //     its rows, without packing: nn and tn four rows of B per pass over C, nt eight rows
-//     of B at a time, transposed 4x4 in registers.
+//     of B at a time, transposed 4x4 in registers;
+//   - np takes B already packed into all its slivers, [N/16][K][16]: a recurrent layer packs
+//     W_hhᵀ once per sequence (cheaper than transposing it: whole cache lines in, whole
+//     lines out) and each step then reads it contiguously. At M = 1 that is a 1x32 tile
+//     down two slivers, B streamed once with C in registers (~15% faster than nn's M = 1
+//     path over a transposed W_hh that no longer fits in L2); at M > 1 each sliver runs the
+//     blocked path as a 16-column nn product whose rows are contiguous.
 
 // ---------------------------------------------------------------------------------------
 // Blocking and static scratch (no allocation, no state kept between calls). The scratch,
@@ -76,6 +83,35 @@ export function f32_gemm_tn(c: usize, a: usize, b: usize, bias: usize, m: i32, n
   if (k <= 0) initRows(c, bias, m, n, ldc, accumulate);
   else if (m == 1) gemvRows(c, a, <usize>lda << 2, b, ldb, bias, n, k, accumulate);
   else gemmBlocked(c, a, b, bias, m, n, k, lda, ldb, ldc, accumulate, true, false);
+}
+
+/**
+ * Packs op(B) [K, N] for f32_gemm_np: sliver s (columns 16s .. 16s+15) at dst + s*K*64 bytes,
+ * [K][16], columns past N zero; dst holds ceil(N/16)*16*K floats. trans = 0: B stored [K, N]
+ * (row p at b + p*ldb); trans != 0: B stored [N, K] (row j, column j of op(B), at b + j*ldb),
+ * e.g. a weight W [N, K] packed as the Wᵀ of x·Wᵀ.
+ */
+export function f32_gemm_pack_b(dst: usize, b: usize, n: i32, k: i32, ldb: i32, trans: i32): void {
+  if (n <= 0 || k <= 0) return;
+  for (let j = 0; j < n; j += NR) {
+    const d = dst + ((<usize>j * k) << 2);
+    if (trans) packBT(d, b + ((<usize>j * ldb) << 2), ldb, k, min(NR, n - j));
+    else packB(d, b + (<usize>j << 2), ldb, k, min(NR, n - j));
+  }
+}
+
+/** C (+)= A[M,K] · B with B packed by f32_gemm_pack_b; otherwise as f32_gemm_nn. */
+export function f32_gemm_np(c: usize, a: usize, bp: usize, bias: usize, m: i32, n: i32, k: i32, lda: i32, ldc: i32, accumulate: i32): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) initRows(c, bias, m, n, ldc, accumulate);
+  else if (m == 1) gemvPacked(c, a, bp, bias, n, k, accumulate);
+  else {
+    // Sliver by sliver: each is a [K, 16] row-major B, rows contiguous (ldb = 16).
+    for (let j = 0; j < n; j += NR) {
+      const o = <usize>j << 2;
+      gemmBlocked(c + o, a, bp + o * k, bias ? bias + o : 0, m, min(NR, n - j), k, lda, NR, ldc, accumulate, false, false);
+    }
+  }
 }
 
 /** out[cols, rows] = a[rows, cols]ᵀ (both dense). out must not overlap a. */
@@ -148,6 +184,21 @@ export function f32_gemm_nt_scalar(c: usize, a: usize, b: usize, bias: usize, m:
       if (bias) acc += load<f32>(bias + (<usize>j << 2));
       for (let p = 0; p < k; p++) {
         acc += load<f32>(a + ((<usize>i * lda + p) << 2)) * load<f32>(b + ((<usize>j * ldb + p) << 2));
+      }
+      store<f32>(cp, acc);
+    }
+  }
+}
+
+export function f32_gemm_np_scalar(c: usize, a: usize, bp: usize, bias: usize, m: i32, n: i32, k: i32, lda: i32, ldc: i32, accumulate: i32): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      const cp = c + ((<usize>i * ldc + j) << 2);
+      let acc: f32 = accumulate ? load<f32>(cp) : 0;
+      if (bias) acc += load<f32>(bias + (<usize>j << 2));
+      const sliver = bp + ((<usize>(j & ~15) * k + (j & 15)) << 2);
+      for (let p = 0; p < k; p++) {
+        acc += load<f32>(a + ((<usize>i * lda + p) << 2)) * load<f32>(sliver + (<usize>p << 6));
       }
       store<f32>(cp, acc);
     }
@@ -556,6 +607,55 @@ function gemvRows(c: usize, a: usize, aStrideB: usize, b: usize, ldb: i32, bias:
       store<f32>(c + o, load<f32>(c + o) + s0 * load<f32>(b0 + o));
     }
   }
+}
+
+// c[N] (+)= a · B with B packed ([N/16][K][16]): two slivers at a time, 32 sums in registers,
+// each adding its products in the order p = 0, 1, ...; a ragged end runs on EDGE_C.
+function gemvPacked(c: usize, a: usize, bp: usize, bias: usize, n: i32, k: i32, accumulate: i32): void {
+  initRow(c, bias, n, accumulate);
+  const sliverB = <usize>k << 6;
+  for (let j = 0; j < n; j += 2 * NR) {
+    const b0 = bp + <usize>(j >> 4) * sliverB;
+    const b1 = j + NR < n ? b0 + sliverB : b0; // a lone last sliver: the second half is not stored
+    const w = min(2 * NR, n - j);
+    const cj = c + (<usize>j << 2);
+    if (w == 2 * NR) {
+      gemv1x32(cj, a, b0, b1, k);
+      continue;
+    }
+    for (let q = 0; q < 2 * NR; q++) store<f32>(EDGE_C + (<usize>q << 2), q < w ? load<f32>(cj + (<usize>q << 2)) : 0);
+    gemv1x32(EDGE_C, a, b0, b1, k);
+    for (let q = 0; q < w; q++) store<f32>(cj + (<usize>q << 2), load<f32>(EDGE_C + (<usize>q << 2)));
+  }
+}
+
+// c[0..32) += Σ_p a[p] * [sliver b0 row p | sliver b1 row p], p = 0 .. k-1 in order.
+function gemv1x32(c: usize, a: usize, b0: usize, b1: usize, k: i32): void {
+  let c0 = v128.load(c), c1 = v128.load(c, 16), c2 = v128.load(c, 32), c3 = v128.load(c, 48);
+  let c4 = v128.load(c, 64), c5 = v128.load(c, 80), c6 = v128.load(c, 96), c7 = v128.load(c, 112);
+  const end = a + (<usize>k << 2);
+  while (a < end) {
+    const s = v128.load32_splat(a);
+    c0 = f32x4.add(c0, f32x4.mul(s, v128.load(b0)));
+    c1 = f32x4.add(c1, f32x4.mul(s, v128.load(b0, 16)));
+    c2 = f32x4.add(c2, f32x4.mul(s, v128.load(b0, 32)));
+    c3 = f32x4.add(c3, f32x4.mul(s, v128.load(b0, 48)));
+    c4 = f32x4.add(c4, f32x4.mul(s, v128.load(b1)));
+    c5 = f32x4.add(c5, f32x4.mul(s, v128.load(b1, 16)));
+    c6 = f32x4.add(c6, f32x4.mul(s, v128.load(b1, 32)));
+    c7 = f32x4.add(c7, f32x4.mul(s, v128.load(b1, 48)));
+    a += 4;
+    b0 += 64;
+    b1 += 64;
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+  v128.store(c, c2, 32);
+  v128.store(c, c3, 48);
+  v128.store(c, c4, 64);
+  v128.store(c, c5, 80);
+  v128.store(c, c6, 96);
+  v128.store(c, c7, 112);
 }
 
 // c[N] (+)= a · B[N,K]ᵀ: c[j] is a dot product of a with row j of B. Eight rows at a time,

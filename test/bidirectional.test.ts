@@ -133,6 +133,27 @@ describe("Bidirectional behaviour", () => {
     expect(() => new Bidirectional(new GRU({ units: 3 }), { mode: "sum" } as never)).toThrow(/unknown option "mode"/);
   });
 
+  it("skips the input gradient of a stacked Bidirectional when asked, with the same parameter gradients", () => {
+    const T = 5, B = 3, I = 4;
+    const model = new Sequential([new Bidirectional(new LSTM({ units: 3, layers: 2 }))], { inputSize: I, loss: "mse", seed: 3 });
+    const x = Tensor.fromArray(rand(T * B * I, 4), [T, B, I]);
+    const y = Tensor.fromArray(rand(T * B * 6, 5), [T, B, 6]);
+    const run = (inputGrad: boolean) => {
+      model.lossAndGradients(x, y); // a training forward, and the loss's gradient
+      model.params.zeroGrads();
+      const dx = model.backward(model.loss!.grad, { inputGrad });
+      return { shape: dx.shape, grads: model.params.grads.toFloat32Array() };
+    };
+    const full = run(true);
+    const skipped = run(false);
+    expect(full.shape).toEqual([T, B, I]);
+    expect(skipped.shape).toEqual([T, B, 0]);
+    expectBitEqual(skipped.grads, full.grads, "parameter gradients");
+    x.dispose();
+    y.dispose();
+    model.dispose();
+  });
+
   it("trains in a model: loss falls", () => {
     const T = 6, B = 4, I = 3;
     const model = new Sequential([new Bidirectional(new LSTM({ units: 6, layers: 2 }))], { inputSize: I, loss: "mse", seed: 2 });

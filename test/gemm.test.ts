@@ -1,5 +1,6 @@
-// GEMM kernels: f32_gemm_{nn,nt,tn} against their scalar twins and a float64 reference,
+// GEMM kernels: f32_gemm_{nn,nt,tn,np} against their scalar twins and a float64 reference,
 // swept over awkward sizes around the 2x16 tile, the f32x4 width and the K/M blocking.
+// np runs on B packed by f32_gemm_pack_b from the same [K, N] storage as nn.
 //
 // Tolerances:
 //   SIMD vs scalar twin: bit-equal. Both add the products of every element in the same
@@ -9,16 +10,32 @@
 //     |init| + |bias| + sum_p |a_p * b_p| over the window: the error bound of recursive f32
 //     summation of K + 2 terms (unit roundoff 2^-24), with a factor 2 to spare.
 import { afterEach, describe, it } from "vitest";
-import { engine } from "../src/engine/index.js";
+import { Tensor, engine } from "../src/engine/index.js";
+import { Layer, type WeightGrad } from "../src/layers/layer.js";
 import type { WasmExports } from "../src/engine/wasm-bytes.js";
 import { wasmBytes } from "../src/engine/engine.js";
 import { expectBitEqual, expectClose, freeAll, get, k, put, rand } from "./helpers.js";
 
-type Variant = "nn" | "nt" | "tn";
-const variants: Variant[] = ["nn", "nt", "tn"];
+type Variant = "nn" | "nt" | "tn" | "np";
+const variants: Variant[] = ["nn", "nt", "tn", "np"];
 
-const simd = (v: Variant) => (v === "nn" ? k().f32_gemm_nn : v === "nt" ? k().f32_gemm_nt : k().f32_gemm_tn);
-const scalar = (v: Variant) => (v === "nn" ? k().f32_gemm_nn_scalar : v === "nt" ? k().f32_gemm_nt_scalar : k().f32_gemm_tn_scalar);
+type Kernel = (c: number, a: number, b: number, bias: number, m: number, n: number, k: number, lda: number, ldb: number, ldc: number, accumulate: number) => void;
+type PackedKernel = (c: number, a: number, bp: number, bias: number, m: number, n: number, k: number, lda: number, ldc: number, accumulate: number) => void;
+
+/** Floats f32_gemm_pack_b writes for an N-column op(B) of K rows. */
+const packedSize = (n: number, kk: number) => Math.ceil(n / 16) * 16 * kk;
+
+/** np as a Kernel on B stored [K, N]: packs B into fresh memory, then runs the packed product. */
+const viaPacked = (kernel: () => PackedKernel): Kernel => (c, a, b, bias, m, n, kk, lda, ldb, ldc, accumulate) => {
+  const bp = put(new Float32Array(packedSize(n, kk)).fill(NaN));
+  k().f32_gemm_pack_b(bp, b, n, kk, ldb, 0);
+  kernel()(c, a, bp, bias, m, n, kk, lda, ldc, accumulate);
+};
+
+const simd = (v: Variant): Kernel =>
+  v === "nn" ? k().f32_gemm_nn : v === "nt" ? k().f32_gemm_nt : v === "tn" ? k().f32_gemm_tn : viaPacked(() => k().f32_gemm_np);
+const scalar = (v: Variant): Kernel =>
+  v === "nn" ? k().f32_gemm_nn_scalar : v === "nt" ? k().f32_gemm_nt_scalar : v === "tn" ? k().f32_gemm_tn_scalar : viaPacked(() => k().f32_gemm_np_scalar);
 
 /** How op(A) and op(B) are stored for a variant: [rows, row length] of A and of B. */
 function storage(v: Variant, m: number, n: number, kk: number) {
@@ -68,8 +85,6 @@ function makeProblem(v: Variant, m: number, n: number, kk: number, pad: number, 
     C0: rand(m * ldc + GUARD, seed + 3, -2, 2),
   };
 }
-
-type Kernel = (c: number, a: number, b: number, bias: number, m: number, n: number, k: number, lda: number, ldb: number, ldc: number, accumulate: number) => void;
 
 /** Runs `kernel` on fresh copies of the problem's buffers and returns the whole C buffer. */
 function runKernel(kernel: Kernel, p: Problem): Float32Array {
@@ -254,7 +269,19 @@ describe("f32_gemm: reads nothing past its inputs", () => {
     ref ? (v === "nn" ? kx.f32_gemm_nn_scalar : v === "nt" ? kx.f32_gemm_nt_scalar : kx.f32_gemm_tn_scalar)
       : v === "nn" ? kx.f32_gemm_nn : v === "nt" ? kx.f32_gemm_nt : kx.f32_gemm_tn;
 
-  for (const v of variants) {
+  type Buffer = "a" | "b" | "bias";
+  /** Addresses of A, B and the bias: `last` ends exactly where memory ends, the others go up from `low`. */
+  const placeLast = (sizes: Record<Buffer, number>, last: Buffer, low: number): Record<Buffer, number> => {
+    const at = { a: 0, b: 0, bias: 0 };
+    let next = low;
+    for (const name of ["a", "b", "bias"] as const) {
+      if (name === last) at[name] = kx.memory.buffer.byteLength - sizes[name];
+      else (at[name] = next), (next += sizes[name]);
+    }
+    return at;
+  };
+
+  for (const v of ["nn", "nt", "tn"] as const) {
     it(`${v}: A, B or bias at the very end of memory`, () => {
       const shapes = [[3, 5, 7], [1, 9, 5], [1, 40, 7], [5, 1, 3], [2, 17, 9], [17, 33, 65], [7, 16, 260], [9, 20, 1]];
       for (const [m, n, kk] of shapes) {
@@ -262,19 +289,11 @@ describe("f32_gemm: reads nothing past its inputs", () => {
         const A = rand(s.a[0] * s.a[1], m);
         const B = rand(s.b[0] * s.b[1], n);
         const bias = rand(n, 3);
-        const base = (kx.heap_base() + 63) & ~63;
-        const end = kx.memory.buffer.byteLength;
-        const cFast = base;
+        const cFast = (kx.heap_base() + 63) & ~63;
         const cRef = cFast + m * n * 4;
         const low = cRef + m * n * 4; // A, B and bias when not at the end
         for (const last of ["a", "b", "bias"] as const) {
-          const sizes = { a: A.length * 4, b: B.length * 4, bias: n * 4 };
-          const at: Record<string, number> = {};
-          let next = low;
-          for (const name of ["a", "b", "bias"] as const) {
-            if (name === last) at[name] = end - sizes[name];
-            else (at[name] = next), (next += sizes[name]);
-          }
+          const at = placeLast({ a: A.length * 4, b: B.length * 4, bias: n * 4 }, last, low);
           f32().set(A, at.a / 4);
           f32().set(B, at.b / 4);
           f32().set(bias, at.bias / 4);
@@ -287,6 +306,25 @@ describe("f32_gemm: reads nothing past its inputs", () => {
     });
   }
 
+  it("np: A, packed B or bias at the very end of memory", () => {
+    for (const [m, n, kk] of [[1, 5, 7], [1, 40, 7], [1, 32, 3], [3, 5, 7], [2, 17, 9], [17, 33, 65], [9, 20, 1]]) {
+      const A = rand(m * kk, m);
+      const B = rand(kk * n, n);
+      const bias = rand(n, 3);
+      const bDense = (kx.heap_base() + 63) & ~63, cFast = bDense + B.length * 4, cRef = cFast + m * n * 4;
+      f32().set(B, bDense / 4);
+      for (const last of ["a", "b", "bias"] as const) {
+        const at = placeLast({ a: A.length * 4, b: packedSize(n, kk) * 4, bias: n * 4 }, last, cRef + m * n * 4);
+        f32().set(A, at.a / 4);
+        f32().set(bias, at.bias / 4);
+        kx.f32_gemm_pack_b(at.b, bDense, n, kk, n, 0);
+        kx.f32_gemm_np(cFast, at.a, at.b, at.bias, m, n, kk, kk, n, 0);
+        kx.f32_gemm_np_scalar(cRef, at.a, at.b, at.bias, m, n, kk, kk, n, 0);
+        expectBitEqual(f32().slice(cFast / 4, cFast / 4 + m * n), f32().slice(cRef / 4, cRef / 4 + m * n), `np ${m}x${kk}x${n}, ${last} last`);
+      }
+    }
+  });
+
   it("f32_transpose: input at the very end of memory", () => {
     for (const [rows, cols] of [[1, 1], [3, 5], [4, 4], [33, 7], [5, 65]]) {
       const a = rand(rows * cols, rows);
@@ -298,6 +336,26 @@ describe("f32_gemm: reads nothing past its inputs", () => {
       const want = new Float32Array(a.length);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = a[r * cols + c];
       expectBitEqual(got, want, `transpose ${rows}x${cols} at the end`);
+    }
+  });
+});
+
+describe("f32_gemm_pack_b", () => {
+  it("lays op(B) out in 16-column slivers, zero past N, from B or from Bᵀ alike", () => {
+    for (const [n, kk] of [[1, 1], [3, 5], [15, 4], [16, 3], [17, 7], [33, 260], [40, 2]]) {
+      const B = rand(kk * n, n + kk); // [K, N]
+      const want = new Float32Array(packedSize(n, kk));
+      for (let j = 0; j < n; j++) for (let p = 0; p < kk; p++) want[(j >> 4) * 16 * kk + p * 16 + (j & 15)] = B[p * n + j];
+      const fromB = put(new Float32Array(want.length).fill(NaN));
+      k().f32_gemm_pack_b(fromB, put(B), n, kk, n, 0);
+      expectBitEqual(get(fromB, want.length), want, `pack ${n}x${kk} from B`);
+      // Bᵀ [N, K] with a padded row (ldb = K + 3), as a weight W [N, K] of x·Wᵀ is stored.
+      const BT = new Float32Array(n * (kk + 3)).fill(NaN);
+      for (let j = 0; j < n; j++) for (let p = 0; p < kk; p++) BT[j * (kk + 3) + p] = B[p * n + j];
+      const fromBT = put(new Float32Array(want.length).fill(NaN));
+      k().f32_gemm_pack_b(fromBT, put(BT), n, kk, kk + 3, 1);
+      expectBitEqual(get(fromBT, want.length), want, `pack ${n}x${kk} from Bᵀ`);
+      freeAll();
     }
   });
 });
@@ -320,5 +378,41 @@ describe("f32_transpose", () => {
         freeAll();
       }
     });
+  });
+});
+
+describe("Layer.weightGrads", () => {
+  // A layer that exposes its weight-gradient helper.
+  class Probe extends Layer {
+    readonly kind = "probe";
+    protected declare(inputSize: number): number {
+      return inputSize;
+    }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
+    backward(dy: Tensor): Tensor {
+      return dy;
+    }
+    grads(a: number, lda: number, rows: number, products: WeightGrad[]): void {
+      this.weightGrads(a, lda, rows, products);
+    }
+  }
+
+  it("gives f32_gemm_tn's bits, over ragged panels of rows and column windows of A", () => {
+    const probe = new Probe();
+    const lda = 37;
+    const windows = [{ col: 0, m: 20, n: 5 }, { col: 20, m: 17, n: 9 }, { col: 0, m: lda, n: 16 }];
+    for (const rows of [1, 3, 255, 256, 257, 600]) {
+      const pa = put(rand(rows * lda, rows));
+      const products = windows.map((w, i) => ({ ...w, b: put(rand(rows * w.n, 100 * rows + i)), c: put(rand(w.m * w.n, i)), ref: put(rand(w.m * w.n, i)) }));
+      probe.grads(pa, lda, rows, products);
+      for (const p of products) {
+        k().f32_gemm_tn(p.ref, pa + p.col * 4, p.b, 0, p.m, p.n, rows, lda, p.n, p.n, 1);
+        expectBitEqual(get(p.c, p.m * p.n), get(p.ref, p.m * p.n), `rows ${rows}, columns ${p.col}..${p.col + p.m}`);
+      }
+      freeAll();
+    }
+    probe.dispose();
   });
 });

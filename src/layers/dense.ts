@@ -81,7 +81,7 @@ export class Dense extends Layer {
       else k.f32_vrelu_grad(dpre.ptr, dy.ptr, y.ptr, y.size);
     }
     // dW += dYᵀ·X, db += Σ_rows dY, dX = dY·W
-    k.f32_gemm_tn(this.g("weight"), dpre.ptr, x.ptr, 0, O, I, rows, O, I, I, 1);
+    this.weightGrads(dpre.ptr, O, rows, [{ c: this.g("weight"), b: x.ptr, n: I }]);
     if (this.useBias) k.f32_sum_rows(this.g("bias"), dpre.ptr, rows, O, 1);
     const dx = this.ws.get("dx", x.shape);
     k.f32_gemm_nn(dx.ptr, dpre.ptr, this.p("weight"), 0, rows, I, O, O, I, I, 0);

@@ -176,26 +176,24 @@ export class Elman extends CellLayer {
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const hs = this.history("h"); // hs[0] = h0
     const acts = this.activations(hs); // preactivations, then y = act(a)
-    const whhT = this.ws.get("whhT", [H, H]);
     const bias = this.ws.get("bias", [H]);
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), H);
     k.f32_gemm_nt(acts.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, H, I, I, I, H, 0);
-    // W_hhᵀ (and W_skipᵀ) laid out once per sequence, so each step is a plain (B x H)·(H x H) product.
-    k.f32_transpose(whhT.ptr, this.p("weight_hh"), H, H);
+    // W_hhᵀ (and W_skipᵀ) packed once per sequence, for each step's (B x H)·(H x H) product.
+    const whh = this.packedTranspose("whhPacked", "weight_hh", H, H);
     const d = this.timeSkip;
-    const wskipT = d ? this.ws.get("wskipT", [H, H]) : null;
-    if (wskipT) k.f32_transpose(wskipT.ptr, this.p("weight_skip"), H, H);
+    const wskip = d ? this.packedTranspose("wskipPacked", "weight_skip", H, H) : 0;
     this.seedState(hs, initialState?.[0]);
     const leak = this.leakPtr();
     const n = B * H;
     for (let t = 0; t < T; t++) {
       const a = acts.ptr + t * n * 4;
       const hPrev = hs.ptr + t * n * 4;
-      k.f32_gemm_nn(a, this.recurrentInput(hs, t), whhT.ptr, 0, B, H, H, H, H, H, 1);
+      k.f32_gemm_np(a, this.recurrentInput(hs, t), whh, 0, B, H, H, H, H, 1);
       // h_{t−d} is row t + 1 − d of the history (row 0: the initial state; before it, zeros).
-      if (wskipT && t + 1 - d >= 0) k.f32_gemm_nn(a, hs.ptr + (t + 1 - d) * n * 4, wskipT.ptr, 0, B, H, H, H, H, H, 1);
+      if (wskip && t + 1 - d >= 0) k.f32_gemm_np(a, hs.ptr + (t + 1 - d) * n * 4, wskip, 0, B, H, H, H, H, 1);
       k.f32_elman_forward_step(hPrev + n * 4, a, hPrev, leak, B, H, this.activationCode);
       this.endStep(t);
     }
@@ -234,9 +232,11 @@ export class Elman extends CellLayer {
     }
     if (skip) k.f32_axpy(dh.ptr, 1, pending, n); // the initial state's share
     // Weight gradients of all steps at once: dW_ih += daᵀ·X, dW_hh += daᵀ·H_prev, dW_skip += da[d−1..]ᵀ·H[0..T−d].
-    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), da.ptr, this.recurrentInputs(hs), 0, H, H, T * B, H, H, H, 1);
-    if (skip && T >= skip) k.f32_gemm_tn(this.g("weight_skip"), da.ptr + (skip - 1) * n * 4, hs.ptr, 0, H, H, (T - skip + 1) * B, H, H, H, 1);
+    this.weightGrads(da.ptr, H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I },
+      { c: this.g("weight_hh"), b: this.recurrentInputs(hs), n: H },
+    ]);
+    if (skip && T >= skip) this.weightGrads(da.ptr + (skip - 1) * n * 4, H, (T - skip + 1) * B, [{ c: this.g("weight_skip"), b: hs.ptr, n: H }]);
     if (dleak) {
       // α = sigmoid(θ): dθ += dα ⊙ α(1 − α).
       const dtheta = this.ws.get("dleakLogit", [H]).ptr;

@@ -1,6 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { glorotUniform, orthogonal, uniform, zeros } from "./init.js";
 import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
+import type { WeightGrad } from "./layer.js";
 import { stackOfCopies } from "./stack.js";
 
 export interface GRUOptions extends StackableOptions {
@@ -73,20 +74,18 @@ export class GRU extends CellLayer {
     const stepG = B * G * 4, stepH = n * 4; // bytes per step of a [T, B, 3H] and a [T, B, H] tensor
     const gates = this.ws.get("gates", [T, B, G]); // projections, then activations r, z, n
     const hs = this.history("h"); // hs[0] = h0
-    const whhT = this.ws.get("whhT", [H, G]);
 
-    // W_hhᵀ laid out once per sequence, so each step's hidden product is a plain nn GEMM.
-    k.f32_transpose(whhT.ptr, this.p("weight_hh"), G, H);
     this.seedState(hs, initialState?.[0]);
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]); // W_hn h_prev + b_hn, the factor r multiplies
       const hproj = this.ws.get("hproj", [B, G]);
       const bhh = this.p("bias_hh");
+      const whh = this.packedTranspose("whhPacked", "weight_hh", G, H); // W_hhᵀ, once per sequence
       // All steps' input projections in one GEMM; b_hh stays with the hidden projection (b_hn is inside r ⊙ (·)).
       k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, G, I, I, I, G, 0);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
-        k.f32_gemm_nn(hproj.ptr, this.recurrentInput(hs, t), whhT.ptr, bhh, B, G, H, H, G, G, 0);
+        k.f32_gemm_np(hproj.ptr, this.recurrentInput(hs, t), whh, bhh, B, G, H, H, G, 0);
         k.f32_gru_forward_step(hPrev + stepH, gates.ptr + t * stepG, hn.ptr + t * stepH, hproj.ptr, hPrev, B, H);
         this.endStep(t);
       }
@@ -94,6 +93,9 @@ export class GRU extends CellLayer {
       const rh = this.ws.get("rh", [T, B, H]); // r ⊙ h_prev, the input of W_hn
       const bias = this.ws.get("bias", [G]);
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
+      // W_h{r,z}ᵀ and W_hnᵀ, packed once per sequence (two products per step)
+      const whrz = this.packedTranspose("whrzPacked", "weight_hh", 2 * H, H);
+      const whn = this.packedTranspose("whnPacked", "weight_hh", H, H, 2 * H);
       // Every projection enters a preactivation as a plain sum here: both biases fold into the one GEMM.
       k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), G);
       k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, G, I, I, I, G, 0);
@@ -104,9 +106,9 @@ export class GRU extends CellLayer {
         // a_r, a_z += h_prev · W_h{r,z}ᵀ; then r, z and r ⊙ h_prev; then a_n += (r ⊙ h_prev) · W_hnᵀ
         // (h_prev here: as it enters the recurrent product, masked with recurrent dropout).
         const hIn = this.recurrentInput(hs, t);
-        k.f32_gemm_nn(g, hIn, whhT.ptr, 0, B, 2 * H, H, H, G, G, 1);
+        k.f32_gemm_np(g, hIn, whrz, 0, B, 2 * H, H, H, G, 1);
         k.f32_gru_reset_gate_step(g, rht, hIn, B, H);
-        k.f32_gemm_nn(g + nPart, rht, whhT.ptr + nPart, 0, B, H, H, H, G, G, 1);
+        k.f32_gemm_np(g + nPart, rht, whn, 0, B, H, H, H, G, 1);
         k.f32_gru_candidate_step(hPrev + stepH, g, hPrev, B, H);
         this.endStep(t);
       }
@@ -128,6 +130,7 @@ export class GRU extends CellLayer {
     const hIns = this.recurrentInputs(hs); // h_prev as it entered the recurrent product
     const whh = this.p("weight_hh");
     const gWhh = this.g("weight_hh");
+    const dgatesProducts: WeightGrad[] = [{ c: this.g("weight_ih"), b: x.ptr, n: I }]; // weight gradients from dgatesᵀ
 
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]);
@@ -141,7 +144,7 @@ export class GRU extends CellLayer {
         this.endStepBackward(t);
       }
       // dW_hh += dhprojᵀ · H_prev over all steps; b_hh's gradient is the hidden projection's.
-      k.f32_gemm_tn(gWhh, dhproj.ptr, hIns, 0, G, H, T * B, G, H, H, 1);
+      this.weightGrads(dhproj.ptr, G, T * B, [{ c: gWhh, b: hIns, n: H }]);
       k.f32_sum_rows(this.g("bias_hh"), dhproj.ptr, T * B, G, 1);
     } else {
       const rh = this.ws.get("rh", [T, B, H]);
@@ -165,13 +168,13 @@ export class GRU extends CellLayer {
         });
         this.endStepBackward(t);
       }
-      // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: one GEMM over all steps for each.
-      k.f32_gemm_tn(gWhh, dgates.ptr, hIns, 0, 2 * H, H, T * B, G, H, H, 1);
-      k.f32_gemm_tn(gWhn, dgates.ptr + nPart, rh.ptr, 0, H, H, T * B, G, H, H, 1);
+      // The r, z rows of W_hh multiply h_prev, the n rows r ⊙ h_prev: their gradients read
+      // dgates, so they join dW_ih's pass over it below.
+      dgatesProducts.push({ c: gWhh, b: hIns, n: H, m: 2 * H }, { c: gWhn, b: rh.ptr, n: H, col: 2 * H });
       k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, G, 1);
     }
     // Input side, the same in both forms: dW_ih += dgatesᵀ · X, db_ih = Σ dgates, dX = dgates · W_ih.
-    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, G, I, T * B, G, I, I, 1);
+    this.weightGrads(dgates.ptr, G, T * B, dgatesProducts);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, G, 1);
     if (!this.needsInputGrad) return this.noInputGrad(x);
     k.f32_gemm_nn(dx.ptr, dgates.ptr, this.p("weight_ih"), 0, T * B, I, G, G, I, I, 0);

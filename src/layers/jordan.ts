@@ -94,14 +94,12 @@ export class Jordan extends CellLayer {
     const T = this.steps, B = this.batch, H = this.hiddenUnits, O = this.units, I = this.inputSize;
     const hs = this.ws.get("hs", [T, B, H]); // preactivations, then h_t = act(a_t)
     const ys = this.history("y"); // ys[0] = y_{−1}
-    const whyT = this.ws.get("whyT", [O, H]);
-    const whoT = this.ws.get("whoT", [H, O]);
 
     // All steps' input projections in one GEMM, b_ih folded in.
     k.f32_gemm_nt(hs.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, H, I, I, I, H, 0);
-    // W_hyᵀ and W_hoᵀ laid out once per sequence, so each step is two plain row-major products.
-    k.f32_transpose(whyT.ptr, this.p("weight_hy"), H, O);
-    k.f32_transpose(whoT.ptr, this.p("weight_ho"), O, H);
+    // W_hyᵀ and W_hoᵀ packed once per sequence, for each step's two products.
+    const why = this.packedTranspose("whyPacked", "weight_hy", H, O);
+    const who = this.packedTranspose("whoPacked", "weight_ho", O, H);
     this.seedState(ys, initialState?.[0]);
     const nh = B * H, ny = B * O;
     const fed = this.teach(ys);
@@ -115,10 +113,10 @@ export class Jordan extends CellLayer {
         for (let b = 0; b < B; b++) if (own[t * B + b]) k.f32_copy(fed.ptr + (t * B + b) * O * 4, ys.ptr + (t * B + b) * O * 4, O);
       }
       const yPrev = (fed ?? ys).ptr + t * ny * 4;
-      k.f32_gemm_nn(h, yPrev, whyT.ptr, 0, B, H, O, O, H, H, 1);
+      k.f32_gemm_np(h, yPrev, why, 0, B, H, O, O, H, 1);
       // No leak, so h == act and hPrev is never read.
       k.f32_elman_forward_step(h, h, 0, 0, B, H, this.activationCode);
-      k.f32_gemm_nn(y, h, whoT.ptr, this.p("bias_ho"), B, O, H, H, O, O, 0);
+      k.f32_gemm_np(y, h, who, this.p("bias_ho"), B, O, H, H, O, 0);
       if (this.outputActivation === "tanh") k.f32_vtanh(y, y, ny);
       else if (this.outputActivation === "sigmoid") k.f32_vsigmoid(y, y, ny);
       this.endStep(t);
@@ -193,10 +191,12 @@ export class Jordan extends CellLayer {
     }
     // Weight gradients of all steps at once.
     const fed = this.fedOwn ? this.ws.get("fed", [T, B, O]) : ys; // rows 0..T−1: what was fed as y_{t−1}
-    k.f32_gemm_tn(this.g("weight_ih"), da.ptr, x.ptr, 0, H, I, T * B, H, I, I, 1); // daᵀ·X
-    k.f32_gemm_tn(this.g("weight_hy"), da.ptr, fed.ptr, 0, H, O, T * B, H, O, O, 1); // daᵀ·Y_prev
+    this.weightGrads(da.ptr, H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I }, // daᵀ·X
+      { c: this.g("weight_hy"), b: fed.ptr, n: O }, // daᵀ·Y_prev
+    ]);
     k.f32_sum_rows(this.g("bias_ih"), da.ptr, T * B, H, 1);
-    k.f32_gemm_tn(this.g("weight_ho"), dz.ptr, hs.ptr, 0, O, H, T * B, O, H, H, 1); // dzᵀ·H
+    this.weightGrads(dz.ptr, O, T * B, [{ c: this.g("weight_ho"), b: hs.ptr, n: H }]); // dzᵀ·H
     k.f32_sum_rows(this.g("bias_ho"), dz.ptr, T * B, O, 1);
     // dX = da · W_ih   ((TB x H)·(H x I))
     k.f32_gemm_nn(dx.ptr, da.ptr, this.p("weight_ih"), 0, T * B, I, H, H, I, I, 0);

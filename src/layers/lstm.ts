@@ -79,21 +79,20 @@ export class LSTM extends CellLayer {
     const hs = this.history("h"); // hs[0] = h0
     const cs = this.history("c");
     const tanhc = this.ws.get("tanhc", [T, B, H]);
-    const whhT = this.ws.get("whhT", [H, 4 * H]);
     const bias = this.ws.get("bias", [4 * H]);
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), 4 * H);
     k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, 4 * H, I, I, I, 4 * H, 0);
-    // W_hhᵀ laid out once per sequence, so each step is a plain (B x H)·(H x 4H) product.
-    k.f32_transpose(whhT.ptr, this.p("weight_hh"), 4 * H, H);
+    // W_hhᵀ packed once per sequence, for each step's (B x H)·(H x 4H) product.
+    const whh = this.packedTranspose("whhPacked", "weight_hh", 4 * H, H);
     this.seedState(hs, initialState?.[0]);
     this.seedState(cs, initialState?.[1]);
     const peep = this.peephole ? this.p("peephole") : 0;
     const n = B * H;
     for (let t = 0; t < T; t++) {
       const g = gates.ptr + t * 4 * n * 4;
-      k.f32_gemm_nn(g, this.recurrentInput(hs, t), whhT.ptr, 0, B, 4 * H, H, H, 4 * H, 4 * H, 1);
+      k.f32_gemm_np(g, this.recurrentInput(hs, t), whh, 0, B, 4 * H, H, H, 4 * H, 1);
       k.f32_lstm_forward_step(hs.ptr + (t + 1) * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, g, cs.ptr + t * n * 4, peep, B, H);
       this.endStep(t);
     }
@@ -127,8 +126,10 @@ export class LSTM extends CellLayer {
       this.endStepBackward(t);
     }
     // Weight gradients of all steps at once: dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev.
-    k.f32_gemm_tn(this.g("weight_ih"), dgates.ptr, x.ptr, 0, 4 * H, I, T * B, 4 * H, I, I, 1);
-    k.f32_gemm_tn(this.g("weight_hh"), dgates.ptr, this.recurrentInputs(hs), 0, 4 * H, H, T * B, 4 * H, H, H, 1);
+    this.weightGrads(dgates.ptr, 4 * H, T * B, [
+      { c: this.g("weight_ih"), b: x.ptr, n: I },
+      { c: this.g("weight_hh"), b: this.recurrentInputs(hs), n: H },
+    ]);
     k.f32_sum_rows(this.g("bias_ih"), dgates.ptr, T * B, 4 * H, 1);
     k.f32_sum_rows(this.g("bias_hh"), dgates.ptr, T * B, 4 * H, 1);
     if (!this.needsInputGrad) return this.noInputGrad(x);

@@ -192,7 +192,11 @@ export abstract class RecurrentLayer extends Layer {
 
   /** Back through the last forward: dy is the output's gradient (or null), dFinalState the final states' (each optional). Returns dL/dx. */
   backward(dy: Tensor | null, dFinalState?: readonly (Tensor | null)[]): Tensor {
-    if (this.delegate) return this.delegate.backward(dy, dFinalState);
+    if (this.delegate) {
+      // The stack running in this layer's place skips its input gradient when this layer may.
+      this.delegate.needsInputGrad = this.needsInputGrad;
+      return this.delegate.backward(dy, dFinalState);
+    }
     const x = this.checkBackward(dy, dFinalState);
     return this.runBackward(x, dy, dFinalState);
   }
