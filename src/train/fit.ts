@@ -97,7 +97,9 @@ export interface FitOptions {
   tbptt?: number;
   /**
    * Teacher forcing, for a model whose last layer is a Jordan layer: the target y_{t−1} is fed
-   * back in place of its own previous output. Default false. See FeedbackOptions.
+   * back in place of its own previous output. Default false. See FeedbackOptions. With tbptt,
+   * each chunk after the first starts from the state the last one ended in (the layer's own
+   * output), as any carried state does.
    */
   teacherForcing?: boolean;
   /**
