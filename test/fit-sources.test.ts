@@ -65,6 +65,9 @@ describe("fit over a source of batches", () => {
     // The same number evaluate gives over the arrays.
     expect(last.valLoss).toBeCloseTo(evaluate(model, validation).loss, 5);
     expect(evaluate(model, [validation]).loss).toBeCloseTo(last.valLoss!, 5);
+    // Several batches of the same size, each its own data.
+    const halves = [slice(validation, 0, 10), slice(validation, 10, 20)];
+    expect(evaluate(model, halves).loss).toBeCloseTo(evaluate(model, validation, { batchSize: 10 }).loss, 5);
     optimizer.dispose();
     model.dispose();
   });

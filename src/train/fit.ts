@@ -282,7 +282,11 @@ export function evaluate(model: Sequential, data: TrainingData | Iterable<BatchD
       if (options.batchSize !== undefined) throw new UnfoldError("evaluate: batchSize applies to arrays; a batch source makes its own batches");
       const made = typeof data === "function" ? data() : data;
       if (!made || typeof (made as Iterable<BatchData>)[Symbol.iterator] !== "function") throw new UnfoldError("evaluate: takes arrays or a synchronous iterable of batches; for an async one, use fit's validationData");
-      batches = Array.from(made as Iterable<BatchData>, (b, i) => batcher.whole(asDataset(model, b, `evaluate data, batch ${i}`)));
+      // One at a time: a batch's tensors are reused by the next batch of the same size.
+      batches = (function* () {
+        let i = 0;
+        for (const b of made as Iterable<BatchData>) yield batcher.whole(asDataset(model, b, `evaluate data, batch ${i++}`));
+      })();
     } else {
       const ds = asDataset(model, data, "evaluate data");
       batches = datasetBatches(batcher, ds, Int32Array.from({ length: ds.size }, (_, i) => i), options.batchSize ?? 32);
