@@ -477,7 +477,7 @@ export class Sequential {
     const last = this.layers[this.layers.length - 1];
     if (last instanceof Jordan) {
       if (scheduledSampling?.from !== undefined) throw new UnfoldError("scheduledSampling.from picks a token; a Jordan layer feeds back its output values, so leave it out");
-      this.checkInput(x);
+      if (x.shape.length !== 3) this.checkInput(x); // throws; forward checks the rest
       const [T, B] = x.shape;
       let own: Uint8Array | null = null;
       if (p > 0) {
@@ -689,20 +689,13 @@ export class Sequential {
   /** A copy of every parameter, by name (PyTorch-style names, e.g. `lstm0.weight_ih`). */
   getWeights(): Record<string, Float32Array> {
     this.checkAlive();
-    const out: Record<string, Float32Array> = {};
-    for (const e of this.params.entries) out[e.name] = this.params.read(e.name);
-    return out;
+    return this.params.readAll();
   }
 
   /** Sets parameters by name. Every value is checked before any is written. */
   setWeights(weights: Record<string, ArrayLike<number>>): void {
     this.checkAlive();
-    for (const [name, data] of Object.entries(weights)) {
-      const e = this.params.entry(name);
-      if (data.length !== e.size) throw new UnfoldError(`parameter "${name}" has shape ${formatShape(e.shape)} (${e.size} values), got ${data.length}`);
-      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new UnfoldError(`parameter "${name}" value ${i} is ${data[i]}: weights must be finite`);
-    }
-    for (const [name, data] of Object.entries(weights)) this.params.write(name, data);
+    this.params.writeAll(weights);
   }
 
   // ---------------------------------------------------------------------------------------
