@@ -12,7 +12,7 @@ import { Dense } from "../src/layers/dense.js";
 import { Loss } from "../src/layers/losses.js";
 import { LSTM } from "../src/layers/lstm.js";
 import { Sequential } from "../src/models/sequential.js";
-import { fmt, printTable, timeAgainstAsync } from "./util.js";
+import { fmt, printTable, rand, timeAgainstAsync } from "./util.js";
 
 const T = 50, B = 32, I = 64, H = 128, V = 64, LAYERS = 2;
 const MIN_RATIO = 20;
@@ -28,15 +28,6 @@ function trainFlops(): number {
   return 3 * forward;
 }
 
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** [rows, cols] row-major → its transpose, as TF.js kernels are [in, out]. */
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {

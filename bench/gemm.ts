@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { engine } from "../src/engine/index.js";
-import { fmt, maxAbsDiff, printTable, timeInterleaved, timeIt } from "./util.js";
+import { fmt, maxAbsDiff, printTable, rand, timeInterleaved, timeIt } from "./util.js";
 
 type Variant = "nn" | "nt" | "tn";
 
@@ -46,16 +46,6 @@ const goals: [Variant, number, number, number, number, number][] = [
   ["nn", 1, 256, 1024, 15, 1.5],
 ];
 
-/** Deterministic values in [-1, 1). */
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 interface Row {
   c: Case;

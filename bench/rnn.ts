@@ -13,7 +13,7 @@ import { GRU } from "../src/layers/gru.js";
 import { Elman } from "../src/layers/elman.js";
 import type { RecurrentLayer } from "../src/layers/recurrent.js";
 import { Sequential } from "../src/models/sequential.js";
-import { fmt, printTable, timeIt } from "./util.js";
+import { fmt, printTable, rand, timeIt } from "./util.js";
 
 type Cell = "lstm" | "gru" | "elman";
 const GATES: Record<Cell, number> = { lstm: 4, gru: 3, elman: 1 };
@@ -50,15 +50,6 @@ function trainFlops(w: Workload): number {
   return w.train ? 3 * forward : forward;
 }
 
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 function makeCell(w: Workload): RecurrentLayer {
   if (w.cell === "lstm") return new LSTM({ units: w.H });

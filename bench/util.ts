@@ -130,3 +130,14 @@ export async function timeAgainstAsync(ours: () => void, theirs: () => Promise<u
   const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
   return { ours: median(a), theirs: median(b) };
 }
+
+/** Deterministic values in [-scale, scale) (a linear congruential generator), for benchmark inputs. */
+export function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}

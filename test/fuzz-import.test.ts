@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { paths, type Json } from "./helpers.js";
 import { UnfoldError, engine } from "../src/engine/index.js";
 import { Bidirectional } from "../src/layers/bidirectional.js";
 import { Dense } from "../src/layers/dense.js";
@@ -17,7 +18,6 @@ import { exportTorch, importTorch } from "../src/io/torch.js";
 const RUNS = Number(process.env.UNFOLD_FUZZ_IMPORT_RUNS ?? 2_000);
 const SEED = process.env.UNFOLD_FUZZ_SEED === undefined ? undefined : Number(process.env.UNFOLD_FUZZ_SEED);
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 let allocations = 0;
 {
@@ -44,16 +44,6 @@ function check(run: () => Sequential | void): void {
   if (engine().allocator.bytesInUse !== before) throw new Error(`wasm bytes in use went from ${before} to ${engine().allocator.bytesInUse}`);
 }
 
-function paths(root: Json): (string | number)[][] {
-  const out: (string | number)[][] = [];
-  const walk = (v: Json, path: (string | number)[]) => {
-    out.push(path);
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
-    else if (v !== null && typeof v === "object") for (const k of Object.keys(v)) walk(v[k], [...path, k]);
-  };
-  walk(root, []);
-  return out;
-}
 
 const HOSTILE = ["__proto__", "constructor", "toString", "valueOf"];
 const VALUES: Json[] = [0, -1, 1, 2, 1e9, 2 ** 53, 1e308, 0.5, "", "hard_sigmoid", "softmax", "linear", "LSTM", "GRU", true, false, null, [], {}, [null, 3, 2], { class_name: "Dense", config: { units: 2 } }];

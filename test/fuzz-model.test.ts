@@ -7,6 +7,7 @@
 // over the strategies below); UNFOLD_FUZZ_SEED replays a run fast-check reported.
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import { paths, type Json } from "./helpers.js";
 import { UnfoldError, engine } from "../src/engine/index.js";
 import { Bidirectional } from "../src/layers/bidirectional.js";
 import { Dense } from "../src/layers/dense.js";
@@ -99,19 +100,7 @@ function headerLength(bytes: Uint8Array): number {
 
 // ------------------------------------------------------------------ structured mutations
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Every path to a value in `root` (objects and arrays included), depth-first, in a fixed order. */
-function paths(root: Json): (string | number)[][] {
-  const out: (string | number)[][] = [];
-  const walk = (v: Json, path: (string | number)[]) => {
-    out.push(path);
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
-    else if (v !== null && typeof v === "object") for (const k of Object.keys(v)) walk(v[k], [...path, k]);
-  };
-  walk(root, []);
-  return out;
-}
 
 const HOSTILE_KEYS = ["__proto__", "constructor", "prototype", "toString", "hasOwnProperty", "valueOf"];
 const NUMBERS = [0, -1, 1, 2, 0.5, -0.5, 1e9, 2 ** 31, 2 ** 53, 1e308, -1e308, 1.5, 3];

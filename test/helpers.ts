@@ -79,3 +79,18 @@ export function expectBitEqual(actual: Float32Array, expected: Float32Array, wha
     if (a[i] !== b[i]) expect.fail(`${what}[${i}] = ${actual[i]}, expected bit-identical ${expected[i]}`);
   }
 }
+
+/** JSON as parsed. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Every path to a value in `root` (objects and arrays included), depth-first, in a fixed order. */
+export function paths(root: Json): (string | number)[][] {
+  const out: (string | number)[][] = [];
+  const walk = (v: Json, path: (string | number)[]) => {
+    out.push(path);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+    else if (v !== null && typeof v === "object") for (const k of Object.keys(v)) walk(v[k], [...path, k]);
+  };
+  walk(root, []);
+  return out;
+}

@@ -86,6 +86,25 @@ export class ParamStore {
 
   /** Overwrites one parameter's values; the data must match its size and be finite. */
   write(name: string, data: ArrayLike<number>): void {
+    const e = this.check(name, data);
+    engine().f32().set(data, this.values.ptr / 4 + e.offset);
+  }
+
+  /** A copy of every parameter, by name. */
+  readAll(): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
+    for (const e of this.entries) out[e.name] = this.read(e.name);
+    return out;
+  }
+
+  /** Overwrites parameters by name; every one is checked before any is written. */
+  writeAll(weights: Record<string, ArrayLike<number>>): void {
+    for (const [name, data] of Object.entries(weights)) this.check(name, data);
+    for (const [name, data] of Object.entries(weights)) this.write(name, data);
+  }
+
+  /** The entry of `name`, once `data` is checked to fit it: its size, and finite values. */
+  private check(name: string, data: ArrayLike<number>): ParamEntry {
     const e = this.entry(name);
     if (data.length !== e.size) {
       throw new UnfoldError(`parameter "${name}" has shape ${formatShape(e.shape)} (${e.size} values), got ${data.length} values`);
@@ -93,7 +112,7 @@ export class ParamStore {
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) throw new UnfoldError(`parameter "${name}" value ${i} is ${data[i]}: weights must be finite`);
     }
-    engine().f32().set(data, this.values.ptr / 4 + e.offset);
+    return e;
   }
 
   /** Sets every gradient to zero: one fill over the flat buffer. */

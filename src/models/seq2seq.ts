@@ -887,20 +887,13 @@ export class Seq2Seq {
   /** A copy of every parameter, by name. */
   getWeights(): Record<string, Float32Array> {
     this.checkAlive();
-    const out: Record<string, Float32Array> = {};
-    for (const e of this.params.entries) out[e.name] = this.params.read(e.name);
-    return out;
+    return this.params.readAll();
   }
 
   /** Sets parameters by name; every value is checked before any is written. */
   setWeights(weights: Record<string, ArrayLike<number>>): void {
     this.checkAlive();
-    for (const [name, data] of Object.entries(weights)) {
-      const e = this.params.entry(name);
-      if (data.length !== e.size) throw new UnfoldError(`parameter "${name}" has shape ${formatShape(e.shape)} (${e.size} values), got ${data.length}`);
-      for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) throw new UnfoldError(`parameter "${name}" value ${i} is ${data[i]}: weights must be finite`);
-    }
-    for (const [name, data] of Object.entries(weights)) this.params.write(name, data);
+    this.params.writeAll(weights);
   }
 
   /**
