@@ -316,6 +316,57 @@ def optimizers():
     return write_fixture("optimizers.json", obj)
 
 
+# ---------------------------------------------------------------- sparse embedding updates
+
+# nn.Embedding(sparse=True): the gradient holds only the rows of the ids seen, and these
+# optimizers update only those rows ("lazy" updates). Hyperparameters explicit, as above.
+SPARSE_CASES = [
+    ("sparse_sgd", "SGD", dict(lr=0.1)),
+    ("sparse_adam", "SparseAdam", dict(lr=0.01, betas=[0.9, 0.999], eps=1e-8)),
+    ("sparse_adagrad", "Adagrad", dict(lr=0.1, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10)),
+]
+
+
+def sparse_embedding():
+    vocab, dim = 9, 5
+    # Ids per step: repeats (their gradients add up), rows left out for several steps, row 8
+    # (the padding row) never receiving a gradient, and one step touching a single row.
+    steps_ids = [[1, 3, 3, 8], [0, 1, 8, 2], [5], [3, 7, 7, 1], [6, 0, 5, 4, 3]]
+    torch.manual_seed(case_seed("sparse_embedding"))
+    w0_32 = uniform_f32((vocab, dim), -1.0, 1.0)
+    w0_32[8] = 0.0
+    dys32 = [uniform_f32((len(ids), dim), -1.0, 1.0) for ids in steps_ids]
+
+    cases = {}
+    for name, class_name, options in SPARSE_CASES:
+        emb = nn.Embedding(vocab, dim, padding_idx=8, sparse=True).double()
+        with torch.no_grad():
+            emb.weight.copy_(w0_32.double())
+        kwargs = dict(options)
+        if "betas" in kwargs:
+            kwargs["betas"] = tuple(kwargs["betas"])
+        optimizer = getattr(torch.optim, class_name)(emb.parameters(), **kwargs)
+        trajectory = []
+        for ids, dy in zip(steps_ids, dys32):
+            optimizer.zero_grad()
+            out = emb(torch.tensor(ids, dtype=torch.long))
+            (out * dy.double()).sum().backward()
+            optimizer.step()
+            trajectory.append([float(v) for v in emb.weight.detach().reshape(-1).tolist()])
+        cases[name] = {"optimizer": class_name, "options": options, "trajectory": trajectory}
+
+    obj = {
+        "vocab": vocab,
+        "dim": dim,
+        "padding_index": 8,
+        "w0": [float(v) for v in w0_32.reshape(-1).tolist()],
+        "ids": steps_ids,
+        "dys": [[float(v) for v in dy.reshape(-1).tolist()] for dy in dys32],
+        "cases": cases,
+    }
+    return write_fixture("sparse_embedding.json", obj)
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -324,6 +375,7 @@ def main():
     paths = recurrent_cases()
     paths.append(lstm_sgd_trajectory())
     paths.append(optimizers())
+    paths.append(sparse_embedding())
     total = 0
     for path in paths:
         size = os.path.getsize(path)

@@ -1,7 +1,9 @@
 // Embedding: the gather and scatter-add kernels against their scalar twins and a plain
 // reference, nn.Embedding's semantics (N(0, 1) init, padding row held at zero, summed
 // gradients of repeated ids), a finite-difference check through a model, clear errors for
-// bad ids, and token input trained end to end through fit.
+// bad ids, and token input trained end to end through fit. Sparse updates (`sparse: true`)
+// against torch.optim.SparseAdam, a sparse Adagrad and SGD on nn.Embedding(sparse=True).
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { Tensor } from "../src/engine/index.js";
 import { Rng } from "../src/data/rng.js";
@@ -14,8 +16,8 @@ import { GRU } from "../src/layers/gru.js";
 import { Sequential } from "../src/models/sequential.js";
 import { checkGradients, type GradientCheckInput } from "../src/train/gradcheck.js";
 import { evaluate, fit } from "../src/train/fit.js";
-import { Adam } from "../src/train/optimizers.js";
-import { expectBitEqual, freeAll, get, k, put, putInt, rand } from "./helpers.js";
+import { Adagrad, Adam, SGD, type Optimizer } from "../src/train/optimizers.js";
+import { expectBitEqual, expectClose, freeAll, get, k, put, putInt, rand } from "./helpers.js";
 
 const DIMS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
 
@@ -243,3 +245,180 @@ function argmax(v: Float32Array): number {
   for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
   return best;
 }
+
+// ---------------------------------------------------------------------------------------
+// Sparse updates
+
+interface SparseFixture {
+  vocab: number;
+  dim: number;
+  padding_index: number;
+  w0: number[];
+  ids: number[][];
+  dys: number[][];
+  cases: Record<string, { optimizer: string; options: Record<string, number | number[]>; trajectory: number[][] }>;
+}
+const sparseFixture = JSON.parse(readFileSync(new URL("./fixtures/torch/sparse_embedding.json", import.meta.url), "utf8")) as SparseFixture;
+
+/** Our optimizer for a torch case of sparse_embedding.json. */
+function sparseOptimizer(c: SparseFixture["cases"][string]): Optimizer {
+  const o = c.options;
+  if (c.optimizer === "SGD") return new SGD({ lr: o.lr as number });
+  if (c.optimizer === "SparseAdam") return new Adam({ lr: o.lr as number, betas: o.betas as [number, number], eps: o.eps as number });
+  return new Adagrad({ lr: o.lr as number, lrDecay: o.lr_decay as number, weightDecay: o.weight_decay as number, initialAccumulatorValue: o.initial_accumulator_value as number, eps: o.eps as number });
+}
+
+/** One step on a lone embedding: forward ids [n, 1], backward dy, optimizer step. */
+function embeddingStep(model: Sequential, opt: Optimizer, idv: ArrayLike<number>, dyv: ArrayLike<number>, dim: number): void {
+  const x = Tensor.fromArray(Int32Array.from(idv), [idv.length, 1], "int32");
+  const dy = Tensor.fromArray(Float32Array.from(dyv), [idv.length, 1, dim]);
+  model.params.zeroGrads();
+  model.forward(x, { training: true });
+  model.backward(dy, { inputGrad: false });
+  opt.step(model.params);
+  x.dispose();
+  dy.dispose();
+}
+
+/** A language model over token ids, sparse or dense embedding, same seed (same initial weights). */
+function tokenModel(sparse: boolean, vocab = 40): Sequential {
+  return new Sequential([new Embedding({ vocab, dim: 6, paddingIndex: 0, sparse }), new GRU({ units: 5 }), new Dense({ units: vocab })], { loss: "softmaxCrossEntropy", seed: 11 });
+}
+
+/** Next-token data over ids 1..12 of the vocabulary: most rows are never used. */
+function tokenData(): { x: number[][]; y: number[][] } {
+  const x: number[][] = [], y: number[][] = [];
+  for (let n = 0; n < 12; n++) {
+    const s = Array.from({ length: 7 }, (_, t) => 1 + ((n * 5 + t * 3) % 12));
+    x.push(s.slice(0, 6));
+    y.push(s.slice(1));
+  }
+  return { x, y };
+}
+
+describe("Embedding: sparse updates (nn.Embedding(sparse=True))", () => {
+  // torch runs in float64 on the fixture's float32 values; we run in float32.
+  const RTOL = 1e-6, ATOL = 1e-7;
+  for (const [name, c] of Object.entries(sparseFixture.cases)) {
+    it(`${name}: torch.optim.${c.optimizer}'s trajectory within ${RTOL} relative; rows no id touched keep their bits`, () => {
+      const { vocab, dim, padding_index: pad } = sparseFixture;
+      const model = new Sequential([new Embedding({ vocab, dim, paddingIndex: pad, sparse: true })], { seed: 1 });
+      model.setWeights({ "embedding0.weight": sparseFixture.w0 });
+      const opt = sparseOptimizer(c);
+      let before = model.getWeights()["embedding0.weight"];
+      sparseFixture.ids.forEach((idv, s) => {
+        embeddingStep(model, opt, idv, sparseFixture.dys[s], dim);
+        const w = model.getWeights()["embedding0.weight"];
+        expectClose(w, c.trajectory[s], ATOL, RTOL, `${name} step ${s + 1}`);
+        for (let r = 0; r < vocab; r++) {
+          if (idv.includes(r) && r !== pad) continue;
+          expectBitEqual(w.subarray(r * dim, (r + 1) * dim), before.subarray(r * dim, (r + 1) * dim), `${name} step ${s + 1}, untouched row ${r}`);
+        }
+        before = w;
+      });
+      // The padding row never had a gradient: still zero, and so is its optimizer state.
+      expect([...before.subarray(pad * dim, (pad + 1) * dim)]).toEqual(new Array(dim).fill(0));
+      const state = opt.getState();
+      const entry = model.params.entry("embedding0.weight");
+      for (const [buffer, values] of Object.entries(state.buffers)) {
+        const initial = buffer === "sum" ? (c.options.initial_accumulator_value as number) : 0;
+        expect([...values.subarray(entry.offset + pad * dim, entry.offset + (pad + 1) * dim)], `${buffer} of the padding row`).toEqual(new Array(dim).fill(initial));
+      }
+      opt.dispose();
+      model.dispose();
+    });
+  }
+
+  it("plain SGD: the same bits as dense updates, through fit and through trainStep", async () => {
+    const data = tokenData();
+    const dense = tokenModel(false), sparse = tokenModel(true);
+    for (const model of [dense, sparse]) await fit(model, data, { epochs: 3, batchSize: 4, shuffle: false, optimizer: new SGD({ lr: 0.5 }) });
+    const wd = dense.getWeights(), ws = sparse.getWeights();
+    for (const name of Object.keys(wd)) expectBitEqual(ws[name], wd[name], name);
+    // trainStep, time-major [T, B]
+    const T = 6, B = 3;
+    const idv = new Int32Array(T * B), tgt = new Int32Array(T * B);
+    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) (idv[t * B + b] = data.x[b][t]), (tgt[t * B + b] = data.y[b][t]);
+    const xt = Tensor.fromArray(idv, [T, B], "int32"), yt = Tensor.fromArray(tgt, [T, B], "int32");
+    for (const model of [dense, sparse]) for (let i = 0; i < 3; i++) model.trainStep(xt, yt, { lr: 0.3 });
+    const vd = dense.getWeights(), vs = sparse.getWeights();
+    for (const name of Object.keys(vd)) expectBitEqual(vs[name], vd[name], `trainStep ${name}`);
+    for (const t of [xt, yt]) t.dispose();
+    dense.dispose();
+    sparse.dispose();
+  });
+
+  it("Adam: rows the data never uses keep their initial bits (dense Adam moves them through its moments)", async () => {
+    const data = tokenData();
+    const dense = tokenModel(false), sparse = tokenModel(true);
+    const w0 = sparse.getWeights()["embedding0.weight"];
+    for (const model of [dense, sparse]) await fit(model, data, { epochs: 2, batchSize: 4, optimizer: new Adam({ lr: 0.01, weightDecay: 0.01 }) });
+    const dim = 6, unused = { from: 13 * dim, to: 40 * dim }; // ids 13..39 never occur
+    expectBitEqual(sparse.getWeights()["embedding0.weight"].subarray(unused.from, unused.to), w0.subarray(unused.from, unused.to), "unused rows, sparse");
+    const moved = dense.getWeights()["embedding0.weight"].subarray(unused.from, unused.to);
+    expect(moved.some((v, i) => v !== w0[unused.from + i])).toBe(true); // weight decay through dense Adam
+    // The rows that were used did train.
+    const used = sparse.getWeights()["embedding0.weight"].subarray(dim, 13 * dim);
+    expect(used.some((v, i) => v !== w0[dim + i])).toBe(true);
+    dense.dispose();
+    sparse.dispose();
+  });
+
+  it("a step covers the dense parameters and only the touched rows; zeroGrads leaves every gradient zero", () => {
+    const model = tokenModel(true, 1000);
+    const entry = model.params.entry("embedding0.weight");
+    const dim = 6;
+    for (const idv of [[5, 9, 5, 0], [999, 1, 2, 3], [7]]) {
+      const x = Tensor.fromArray(Int32Array.from(idv), [idv.length, 1], "int32");
+      const y = Tensor.fromArray(Int32Array.from(idv, (v) => (v + 1) % 1000), [idv.length, 1], "int32");
+      model.lossAndGradients(x, y);
+      const ranges = model.params.activeRanges();
+      let covered = 0;
+      for (let i = 0; i < ranges.length; i += 2) covered += ranges[i + 1] - ranges[i];
+      const rows = new Set(idv.filter((v) => v !== 0)).size; // the padding id 0 gets no gradient
+      const table = model.params.entries[1].offset - entry.offset; // the embedding's slice, padding included
+      expect(covered).toBe(model.params.length - table + rows * dim);
+      const g = model.params.readGrad("embedding0.weight");
+      for (let r = 0; r < 1000; r++) {
+        const hasGrad = g.subarray(r * dim, (r + 1) * dim).some((v) => v !== 0);
+        if (hasGrad) expect(idv.includes(r) && r !== 0, `row ${r} has a gradient`).toBe(true);
+      }
+      model.params.zeroGrads();
+      expect(model.params.grads.toFloat32Array().every((v) => v === 0)).toBe(true);
+      for (const t of [x, y]) t.dispose();
+    }
+    model.dispose();
+  });
+
+  it("clipNorm sees the same global norm as dense updates", () => {
+    const norms = [false, true].map((sparse) => {
+      const model = tokenModel(sparse);
+      const x = Tensor.fromArray(Int32Array.from([3, 4, 5, 6]), [4, 1], "int32");
+      const y = Tensor.fromArray(Int32Array.from([4, 5, 6, 7]), [4, 1], "int32");
+      model.lossAndGradients(x, y);
+      const opt = new SGD({ lr: 0.1, clipNorm: 1e-3 });
+      const { gradNorm } = opt.step(model.params);
+      for (const t of [x, y]) t.dispose();
+      opt.dispose();
+      model.dispose();
+      return gradNorm;
+    });
+    expect(norms[1]).toBeGreaterThan(1e-3);
+    expect(Math.abs(norms[1] - norms[0]) / norms[0]).toBeLessThan(1e-12);
+  });
+
+  it("is part of the architecture: saved and loaded, and checked", () => {
+    const model = tokenModel(true);
+    const { model: loaded } = Sequential.load(model.save());
+    expect(loaded.config).toEqual(model.config);
+    expect(loaded.params.entry("embedding0.weight").sparse).toBe(true);
+    const dense = tokenModel(false);
+    expect(dense.config).not.toEqual(model.config);
+    dense.dispose();
+    expect(() => new Embedding({ vocab: 4, dim: 2, sparse: "yes" as unknown as boolean })).toThrow(/Embedding: sparse must be true or false, got yes/);
+    expect(() => model.params.touchRows("dense0.weight", [0])).toThrow(/parameter "dense0.weight" is not row-sparse/);
+    expect(() => model.params.touchRows("embedding0.weight", [40])).toThrow(/row 40 is outside \[0, 39\]/);
+    loaded.dispose();
+    model.dispose();
+  });
+});

@@ -10,6 +10,24 @@ export interface ParamEntry {
   readonly size: number;
   /** Offset in elements into the flat value and gradient buffers. */
   readonly offset: number;
+  /**
+   * Whether the gradient is row-sparse (an Embedding with `sparse: true`): only the rows its
+   * layer marks with `touchRows` take part in a step's norm, clipping and update.
+   */
+  readonly sparse: boolean;
+}
+
+/** What a ParamStore is built from: a name, a shape, and whether its gradient is row-sparse. */
+export interface ParamStoreSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly sparse?: boolean;
+}
+
+/** The rows of one sparse parameter that have a gradient since the last `zeroGrads`. */
+interface Touched {
+  readonly flags: Uint8Array;
+  rows: number[];
 }
 
 /** Offsets start on a 64-byte line so every parameter's SIMD rows begin aligned. */
@@ -18,7 +36,9 @@ const ALIGN_ELEMENTS = 16;
 /**
  * The layout table of a model's parameters, derived once: every parameter is a slice of ONE
  * flat value buffer, and its gradient the same slice of ONE flat gradient buffer. The
- * optimizer, zeroing, clipping and the global norm each run as one kernel over all of it.
+ * optimizer, zeroing, clipping and the global norm each run as one kernel over all of it —
+ * or, when a parameter is row-sparse, over `activeRanges()`: everything except the rows of
+ * that parameter no example touched since the gradients were last zeroed.
  */
 export class ParamStore {
   readonly entries: readonly ParamEntry[];
@@ -27,14 +47,20 @@ export class ParamStore {
   readonly values: Tensor;
   readonly grads: Tensor;
   private readonly byName = new Map<string, ParamEntry>();
+  /** Per sparse parameter, the rows marked since the last zeroGrads. */
+  private readonly touched = new Map<ParamEntry, Touched>();
+  private ranges: number[] | null = null;
 
-  constructor(specs: readonly { name: string; shape: readonly number[] }[]) {
+  constructor(specs: readonly ParamStoreSpec[]) {
     let offset = 0;
     const entries: ParamEntry[] = [];
     for (const spec of specs) {
       if (this.byName.has(spec.name)) throw new UnfoldError(`two parameters are both named "${spec.name}"`);
       const size = spec.shape.reduce((a, b) => a * b, 1);
-      const entry = { name: spec.name, shape: Object.freeze([...spec.shape]), size, offset };
+      const sparse = spec.sparse === true;
+      if (sparse && spec.shape.length < 2) throw new UnfoldError(`parameter "${spec.name}": a row-sparse parameter needs rows, got shape ${formatShape(spec.shape)}`);
+      const entry = { name: spec.name, shape: Object.freeze([...spec.shape]), size, offset, sparse };
+      if (sparse) this.touched.set(entry, { flags: new Uint8Array(spec.shape[0]), rows: [] });
       entries.push(entry);
       this.byName.set(spec.name, entry);
       offset += Math.ceil(size / ALIGN_ELEMENTS) * ALIGN_ELEMENTS;
@@ -115,9 +141,77 @@ export class ParamStore {
     return e;
   }
 
-  /** Sets every gradient to zero: one fill over the flat buffer. */
+  /**
+   * Marks rows of the row-sparse parameter `name` as having a gradient this step (ids outside
+   * [0, rows) are an error). Its layer calls this for every row its backward adds into.
+   */
+  touchRows(name: string, rows: ArrayLike<number>): void {
+    const e = this.entry(name);
+    const t = this.touched.get(e);
+    if (!t) throw new UnfoldError(`parameter "${name}" is not row-sparse`);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!(r >= 0 && r < t.flags.length) || !Number.isInteger(r)) throw new UnfoldError(`parameter "${name}": row ${r} is outside [0, ${t.flags.length - 1}]`);
+      if (!t.flags[r]) {
+        t.flags[r] = 1;
+        t.rows.push(r);
+        this.ranges = null;
+      }
+    }
+  }
+
+  /**
+   * The element ranges of the flat buffers a step works on, as [start, end) pairs in order:
+   * [0, length) when no parameter is row-sparse; otherwise every dense parameter (with its
+   * padding) and, of each sparse one, the rows touched since the last `zeroGrads`. Outside
+   * these ranges every gradient is zero.
+   */
+  activeRanges(): readonly number[] {
+    if (this.ranges) return this.ranges;
+    const out: number[] = [];
+    const add = (start: number, end: number) => {
+      if (end <= start) return;
+      if (out.length && out[out.length - 1] === start) out[out.length - 1] = end;
+      else out.push(start, end);
+    };
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      const end = i + 1 < this.entries.length ? this.entries[i + 1].offset : this.length;
+      const t = this.touched.get(e);
+      if (!t) {
+        add(e.offset, end);
+        continue;
+      }
+      const width = e.size / e.shape[0];
+      t.rows.sort((a, b) => a - b);
+      for (const r of t.rows) add(e.offset + r * width, e.offset + (r + 1) * width);
+    }
+    this.ranges = out;
+    return out;
+  }
+
+  /** Whether some parameter is row-sparse (then `activeRanges` is more than one range). */
+  get hasSparse(): boolean {
+    return this.touched.size > 0;
+  }
+
+  /**
+   * Sets every gradient to zero: one fill over the flat buffer, or, with row-sparse
+   * parameters, one fill per active range (the rest is zero already); then no row is touched.
+   */
   zeroGrads(): void {
-    engine().k.f32_fill(this.grads.ptr, 0, this.length);
+    const k = engine().k;
+    if (!this.hasSparse) {
+      k.f32_fill(this.grads.ptr, 0, this.length);
+      return;
+    }
+    const ranges = this.activeRanges();
+    for (let i = 0; i < ranges.length; i += 2) k.f32_fill(this.grads.ptr + ranges[i] * 4, 0, ranges[i + 1] - ranges[i]);
+    for (const t of this.touched.values()) {
+      for (const r of t.rows) t.flags[r] = 0;
+      t.rows = [];
+    }
+    this.ranges = null;
   }
 
   dispose(): void {

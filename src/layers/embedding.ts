@@ -13,6 +13,16 @@ export interface EmbeddingOptions {
    * Default: none.
    */
   paddingIndex?: number;
+  /**
+   * Row-sparse updates (nn.Embedding's `sparse=True` with torch.optim.SparseAdam or a sparse
+   * Adagrad): a training step zeroes, clips and updates only the rows of the ids the batch
+   * used, so its cost does not grow with the vocabulary. Rows no id touched keep their values
+   * and their optimizer state: for SGD without momentum or weight decay that is exactly the
+   * dense update; for Adam, RMSprop, momentum and weight decay it is the "lazy" form (the
+   * other rows' moments do not decay meanwhile). Default false: every row takes part in every
+   * update, as nn.Embedding does by default.
+   */
+  sparse?: boolean;
 }
 
 /**
@@ -32,7 +42,8 @@ export function checkTokenIds(ids: ArrayLike<number>, vocab: number, what: strin
  * Token ids → vectors: int32 ids of any shape (a time-major batch [T, B], or [B] for one
  * step) give float32 [...ids.shape, dim]. PyTorch's nn.Embedding: parameter `weight`
  * [vocab, dim], initialised N(0, 1), with an optional padding row held at zero. Forward is a
- * row gather; backward a sparse scatter-add that touches only the rows of the ids seen.
+ * row gather; backward a sparse scatter-add that touches only the rows of the ids seen (with
+ * `sparse: true`, the optimizer then updates only those rows too).
  * Token ids have no gradient: backward returns an empty [...ids.shape, 0] tensor.
  */
 export class Embedding extends Layer {
@@ -43,12 +54,14 @@ export class Embedding extends Layer {
   readonly dim: number;
   /** The padding row, in [0, vocab), or −1 for none. */
   readonly paddingIndex: number;
+  /** Whether updates touch only the rows of the ids seen (see EmbeddingOptions.sparse). */
+  readonly sparse: boolean;
   override readonly options: Readonly<EmbeddingOptions>;
 
   constructor(options: EmbeddingOptions) {
     super();
     if (!options || typeof options !== "object") throw new UnfoldError("Embedding needs options { vocab, dim }");
-    checkKnownOptions("Embedding", options, ["vocab", "dim", "paddingIndex"]);
+    checkKnownOptions("Embedding", options, ["vocab", "dim", "paddingIndex", "sparse"]);
     const whole = (name: string, v: unknown) => {
       if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new UnfoldError(`Embedding: ${name} must be a whole number >= 1, got ${String(v)}`);
       return v;
@@ -60,7 +73,15 @@ export class Embedding extends Layer {
     else if (typeof p !== "number" || !Number.isInteger(p) || p < -this.vocab || p >= this.vocab) {
       throw new UnfoldError(`Embedding: paddingIndex must be a whole number in [${-this.vocab}, ${this.vocab - 1}], got ${String(p)}`);
     } else this.paddingIndex = p < 0 ? this.vocab + p : p;
-    this.options = this.paddingIndex >= 0 ? { vocab: this.vocab, dim: this.dim, paddingIndex: this.paddingIndex } : { vocab: this.vocab, dim: this.dim };
+    const sparse = options.sparse ?? false;
+    if (typeof sparse !== "boolean") throw new UnfoldError(`Embedding: sparse must be true or false, got ${String(sparse)}`);
+    this.sparse = sparse;
+    this.options = {
+      vocab: this.vocab,
+      dim: this.dim,
+      ...(this.paddingIndex >= 0 ? { paddingIndex: this.paddingIndex } : {}),
+      ...(sparse ? { sparse } : {}),
+    };
   }
 
   protected declare(_inputSize: number): number {
@@ -72,7 +93,7 @@ export class Embedding extends Layer {
       if (pad >= 0) w.fill(0, pad * dim, (pad + 1) * dim);
       return w;
     };
-    this.param("weight", [this.vocab, this.dim], normal);
+    this.param("weight", [this.vocab, this.dim], normal, { sparse: this.sparse });
     return this.dim;
   }
 
@@ -95,6 +116,11 @@ export class Embedding extends Layer {
       throw new UnfoldError(`embedding layer "${this.label}" expected output gradient ${formatShape([...ids.shape, this.dim])}, got ${formatShape(dy.shape)}`);
     }
     engine().k.f32_embedding_backward(this.g("weight"), dy.ptr, ids.ptr, ids.size, this.dim, this.vocab, this.paddingIndex);
+    if (this.sparse) {
+      // The rows the scatter-add reached: every id but the padding row (which gets no gradient).
+      const seen = ids.toTypedArray();
+      this.params.touchRows(this.paramName("weight"), this.paddingIndex < 0 ? seen : seen.filter((id) => id !== this.paddingIndex));
+    }
     return this.ws.get("dx", [...ids.shape, 0]);
   }
 }

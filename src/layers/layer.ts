@@ -8,6 +8,8 @@ export interface ParamSpec {
   readonly name: string;
   readonly shape: readonly number[];
   readonly init: Initializer;
+  /** Row-sparse gradient: the optimizer updates only the rows the layer marks (see ParamStore.touchRows). */
+  readonly sparse?: boolean;
 }
 
 /** What a forward pass needs besides its input. */
@@ -83,8 +85,8 @@ export abstract class Layer {
   /** Subclasses declare their parameters with `param` (and their parts with `adopt`) and return the output size. */
   protected abstract declare(inputSize: number): number;
 
-  protected param(name: string, shape: readonly number[], init: Initializer): void {
-    this.specs.push({ name: this.paramName(name), shape, init });
+  protected param(name: string, shape: readonly number[], init: Initializer, options: { sparse?: boolean } = {}): void {
+    this.specs.push({ name: this.paramName(name), shape, init, ...(options.sparse ? { sparse: true } : {}) });
   }
 
   /**

@@ -549,10 +549,14 @@ export class Sequential {
     if (!(lr > 0) || !Number.isFinite(lr)) throw new UnfoldError(`trainStep: lr must be a finite number > 0, got ${lr}`);
     const value = this.lossAndGradients(x, target, batch);
     const k = engine().k;
-    if (!Number.isFinite(value) || !k.f32_all_finite(this.params.grads.ptr, this.params.length)) {
+    const { values, grads } = this.params;
+    const ranges = this.params.activeRanges(); // [0, length), unless an embedding is sparse
+    let finite = Number.isFinite(value);
+    for (let i = 0; finite && i < ranges.length; i += 2) finite = k.f32_all_finite(grads.ptr + ranges[i] * 4, ranges[i + 1] - ranges[i]) !== 0;
+    if (!finite) {
       throw new UnfoldError(`trainStep: the loss or a gradient is not finite (loss ${value}); the weights were left unchanged — try a lower learning rate or gradient clipping`);
     }
-    k.f32_axpy(this.params.values.ptr, -lr, this.params.grads.ptr, this.params.length);
+    for (let i = 0; i < ranges.length; i += 2) k.f32_axpy(values.ptr + ranges[i] * 4, -lr, grads.ptr + ranges[i] * 4, ranges[i + 1] - ranges[i]);
     return value;
   }
 

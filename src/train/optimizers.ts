@@ -243,8 +243,11 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
     return 0;
   }
 
-  /** Runs the update kernel for step `t` (counted from 1) with learning rate `lr`. */
-  protected abstract update(params: ParamStore, lr: number, t: number): void;
+  /**
+   * Runs the update kernel for step `t` (counted from 1) with learning rate `lr` over `count`
+   * elements from element `start` of the flat buffers (values, gradients and state alike).
+   */
+  protected abstract update(params: ParamStore, lr: number, t: number, start: number, count: number): void;
 
   /** Updates made so far. */
   get stepCount(): number {
@@ -261,11 +264,11 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
     return value;
   }
 
-  /** Address of a state buffer (it exists once bound). */
-  protected buffer(name: string): number {
+  /** Address of element `start` of a state buffer (it exists once bound). */
+  protected buffer(name: string, start = 0): number {
     const t = this.buffers.get(name);
     if (!t) throw new UnfoldError(`${this.name}: internal: no state buffer "${name}"`);
-    return t.ptr;
+    return t.ptr + start * 4;
   }
 
   /**
@@ -295,14 +298,21 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
    * One update of `params.values` from `params.grads`: the global gradient norm, clipping
    * (which rescales `params.grads` in place), then the update. Returns the norm BEFORE
    * clipping. A non-finite gradient throws and leaves parameters and state unchanged.
+   *
+   * A row-sparse parameter (an Embedding with `sparse: true`) takes part with the rows its
+   * examples touched and nothing else: the other rows keep their values AND their state
+   * (moments, momentum, accumulators), as torch.optim.SparseAdam and a sparse Adagrad do —
+   * "lazy" updates. Weight decay, too, reaches only the touched rows.
    */
   step(params: ParamStore): { gradNorm: number } {
     this.bind(params);
     const lr = this.lr;
     const k = engine().k;
-    const n = params.length;
+    const ranges = params.activeRanges();
     const grads = params.grads.ptr;
-    const gradNorm = Math.sqrt(k.f32_sumsq(grads, n));
+    let sumsq = 0;
+    for (let i = 0; i < ranges.length; i += 2) sumsq += k.f32_sumsq(grads + ranges[i] * 4, ranges[i + 1] - ranges[i]);
+    const gradNorm = Math.sqrt(sumsq);
     // The squares are summed in float64, which cannot overflow from float32 values: the norm
     // is finite exactly when every gradient is.
     if (!Number.isFinite(gradNorm)) {
@@ -312,9 +322,12 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
       );
     }
     const { clipNorm, clipValue } = this.options;
-    if (clipNorm !== null && gradNorm > clipNorm) k.f32_scale(grads, clipNorm / gradNorm, n);
-    if (clipValue !== null) k.f32_clip(grads, -clipValue, clipValue, n);
-    this.update(params, lr, this.steps + 1);
+    for (let i = 0; i < ranges.length; i += 2) {
+      const g = grads + ranges[i] * 4, n = ranges[i + 1] - ranges[i];
+      if (clipNorm !== null && gradNorm > clipNorm) k.f32_scale(g, clipNorm / gradNorm, n);
+      if (clipValue !== null) k.f32_clip(g, -clipValue, clipValue, n);
+    }
+    for (let i = 0; i < ranges.length; i += 2) this.update(params, lr, this.steps + 1, ranges[i], ranges[i + 1] - ranges[i]);
     this.steps++;
     return { gradNorm };
   }
@@ -424,24 +437,31 @@ export class SGD extends Optimizer<ResolvedSGDOptions> {
     return this.options.momentum !== 0 ? ["momentumBuffer"] : [];
   }
 
-  protected update(params: ParamStore, lr: number, t: number): void {
+  protected update(params: ParamStore, lr: number, t: number, start: number, count: number): void {
     const o = this.options;
-    const buf = o.momentum !== 0 ? this.buffer("momentumBuffer") : 0;
-    engine().k.f32_sgd_step(params.values.ptr, buf, params.grads.ptr, lr, o.momentum, 1 - o.dampening, o.weightDecay, o.nesterov ? 1 : 0, t === 1 ? 1 : 0, params.length);
+    const buf = o.momentum !== 0 ? this.buffer("momentumBuffer", start) : 0;
+    const { values, grads } = at(params, start);
+    engine().k.f32_sgd_step(values, buf, grads, lr, o.momentum, 1 - o.dampening, o.weightDecay, o.nesterov ? 1 : 0, t === 1 ? 1 : 0, count);
   }
 }
 
-/** The Adam update for both Adam (L2 decay in the gradient) and AdamW (decoupled decay). */
-function adamUpdate(opt: Optimizer<ResolvedAdamOptions>, m: number, v: number, params: ParamStore, lr: number, t: number, decoupled: boolean): void {
+/** Addresses of element `start` of a store's values and gradients. */
+function at(params: ParamStore, start: number): { values: number; grads: number } {
+  return { values: params.values.ptr + start * 4, grads: params.grads.ptr + start * 4 };
+}
+
+/** The Adam update for both Adam (L2 decay in the gradient) and AdamW (decoupled decay), over `count` elements from `start`. */
+function adamUpdate(opt: Optimizer<ResolvedAdamOptions>, m: number, v: number, params: ParamStore, lr: number, t: number, decoupled: boolean, start: number, count: number): void {
   const { betas, eps, weightDecay } = opt.options;
   const [beta1, beta2] = betas;
   // Bias corrections in float64, passed as float32 factors (as torch does with Python floats).
   const stepSize = lr / (1 - beta1 ** t);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+  const { values, grads } = at(params, start);
   engine().k.f32_adam_step(
-    params.values.ptr, m, v, params.grads.ptr,
+    values, m, v, grads,
     beta1, 1 - beta1, beta2, 1 - beta2, stepSize, bc2Sqrt, eps,
-    decoupled ? 0 : weightDecay, decoupled ? 1 - lr * weightDecay : 1, params.length,
+    decoupled ? 0 : weightDecay, decoupled ? 1 - lr * weightDecay : 1, count,
   );
 }
 
@@ -457,8 +477,8 @@ export class Adam extends Optimizer<ResolvedAdamOptions> {
     return ["expAvg", "expAvgSq"];
   }
 
-  protected update(params: ParamStore, lr: number, t: number): void {
-    adamUpdate(this, this.buffer("expAvg"), this.buffer("expAvgSq"), params, lr, t, false);
+  protected update(params: ParamStore, lr: number, t: number, start: number, count: number): void {
+    adamUpdate(this, this.buffer("expAvg", start), this.buffer("expAvgSq", start), params, lr, t, false, start, count);
   }
 }
 
@@ -474,8 +494,8 @@ export class AdamW extends Optimizer<ResolvedAdamOptions> {
     return ["expAvg", "expAvgSq"];
   }
 
-  protected update(params: ParamStore, lr: number, t: number): void {
-    adamUpdate(this, this.buffer("expAvg"), this.buffer("expAvgSq"), params, lr, t, true);
+  protected update(params: ParamStore, lr: number, t: number, start: number, count: number): void {
+    adamUpdate(this, this.buffer("expAvg", start), this.buffer("expAvgSq", start), params, lr, t, true, start, count);
   }
 }
 
@@ -494,11 +514,12 @@ export class RMSprop extends Optimizer<ResolvedRMSpropOptions> {
     return names;
   }
 
-  protected update(params: ParamStore, lr: number): void {
+  protected update(params: ParamStore, lr: number, _t: number, start: number, count: number): void {
     const o = this.options;
+    const { values, grads } = at(params, start);
     engine().k.f32_rmsprop_step(
-      params.values.ptr, this.buffer("squareAvg"), o.centered ? this.buffer("gradAvg") : 0, o.momentum > 0 ? this.buffer("momentumBuffer") : 0,
-      params.grads.ptr, lr, o.alpha, 1 - o.alpha, o.eps, o.weightDecay, o.momentum, params.length,
+      values, this.buffer("squareAvg", start), o.centered ? this.buffer("gradAvg", start) : 0, o.momentum > 0 ? this.buffer("momentumBuffer", start) : 0,
+      grads, lr, o.alpha, 1 - o.alpha, o.eps, o.weightDecay, o.momentum, count,
     );
   }
 }
@@ -519,9 +540,10 @@ export class Adagrad extends Optimizer<ResolvedAdagradOptions> {
     return this.options.initialAccumulatorValue;
   }
 
-  protected update(params: ParamStore, lr: number, t: number): void {
+  protected update(params: ParamStore, lr: number, t: number, start: number, count: number): void {
     const o = this.options;
     const clr = lr / (1 + (t - 1) * o.lrDecay);
-    engine().k.f32_adagrad_step(params.values.ptr, this.buffer("sum"), params.grads.ptr, clr, o.eps, o.weightDecay, params.length);
+    const { values, grads } = at(params, start);
+    engine().k.f32_adagrad_step(values, this.buffer("sum", start), grads, clr, o.eps, o.weightDecay, count);
   }
 }

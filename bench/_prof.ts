@@ -1,0 +1,18 @@
+import { Tensor } from "../src/engine/index.js";
+import { Bidirectional } from "../src/layers/bidirectional.js";
+import { Dense } from "../src/layers/dense.js";
+import { Loss } from "../src/layers/losses.js";
+import { LSTM } from "../src/layers/lstm.js";
+import { GRU } from "../src/layers/gru.js";
+import { Sequential } from "../src/models/sequential.js";
+import { rand } from "./util.js";
+const which = process.argv[2];
+const T = 50, B = 32, I = 64, V = 64;
+const layer = which === "bidir" ? new Bidirectional(new LSTM({ units: 128, layers: 2 })) : new GRU({ units: 256, resetAfter: false });
+const model = new Sequential([layer, new Dense({ units: V })], { inputSize: I, loss: new Loss("softmaxCrossEntropy", { reduction: "mean" }), seed: 1 });
+const x = Tensor.fromArray(rand(T * B * I, 7), [T, B, I]);
+const y = Tensor.fromArray(Int32Array.from(rand(T * B, 9), (v) => Math.floor((v + 1) * 0.5 * V) % V), [T, B], "int32");
+for (let i = 0; i < 5; i++) model.trainStep(x, y, { lr: 0.01 });
+const t0 = performance.now(); const N = 40;
+for (let i = 0; i < N; i++) model.trainStep(x, y, { lr: 0.01 });
+console.log(which, ((performance.now() - t0) / N).toFixed(1), "ms/step");
