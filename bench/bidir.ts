@@ -12,7 +12,7 @@ import { Dense } from "../src/layers/dense.js";
 import { Loss } from "../src/layers/losses.js";
 import { LSTM } from "../src/layers/lstm.js";
 import { Sequential } from "../src/models/sequential.js";
-import { fmt, printTable, rand, timeAgainstAsync } from "./util.js";
+import { fmt, printTable, rand, timeAgainstAsync, transpose } from "./util.js";
 
 const T = 50, B = 32, I = 64, H = 128, V = 64, LAYERS = 2;
 const MIN_RATIO = 20;
@@ -28,13 +28,6 @@ function trainFlops(): number {
   return 3 * forward;
 }
 
-
-/** [rows, cols] row-major → its transpose, as TF.js kernels are [in, out]. */
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
-  return out;
-}
 
 /**
  * The same network in TF.js, with Unfold's weights: Keras' LSTM gates i, f, c, o are

@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   size: () => import("./size.js"),
   seq2seq: () => import("./seq2seq.js"),
   init: () => import("./init.js"),
+  embedding: () => import("./embedding.js"),
 };
 
 async function main(): Promise<void> {

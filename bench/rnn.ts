@@ -13,7 +13,7 @@ import { GRU } from "../src/layers/gru.js";
 import { Elman } from "../src/layers/elman.js";
 import type { RecurrentLayer } from "../src/layers/recurrent.js";
 import { Sequential } from "../src/models/sequential.js";
-import { fmt, printTable, rand, timeIt } from "./util.js";
+import { fmt, printTable, rand, timeIt, transpose } from "./util.js";
 
 type Cell = "lstm" | "gru" | "elman";
 const GATES: Record<Cell, number> = { lstm: 4, gru: 3, elman: 1 };
@@ -56,13 +56,6 @@ function makeCell(w: Workload): RecurrentLayer {
   // TF.js's GRU implements only reset_after = false (Keras' Cho et al. form), so compare that.
   if (w.cell === "gru") return new GRU({ units: w.H, resetAfter: false });
   return new Elman({ units: w.H, activation: "tanh" });
-}
-
-/** [rows, cols] row-major → its transpose, as TF.js kernels are [in, out]. */
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
-  return out;
 }
 
 /** Reorders PyTorch GRU gate blocks r, z, n (rows of [3H, X]) to Keras' z, r, h. */

@@ -10,7 +10,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { LSTM } from "../src/layers/lstm.js";
 import { Seq2Seq } from "../src/models/seq2seq.js";
 import { SGD } from "../src/train/optimizers.js";
-import { fmt, printTable, timeAgainstAsync } from "./util.js";
+import { fmt, ints, printTable, timeAgainstAsync, transpose } from "./util.js";
 
 const B = 32, S = 20, T = 20, H = 256, E = 64, V = 64;
 
@@ -23,20 +23,6 @@ function trainFlops(): number {
   const lstm = (L: number) => 2 * L * B * (E * 4 * H + H * 4 * H);
   const forward = lstm(S) + lstm(T) + 2 * S * B * H * H + 2 * (2 * T * S * B * H) + 2 * T * B * 2 * H * H + 2 * T * B * H * V;
   return 3 * forward;
-}
-
-function ints(n: number, seed: number, max: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % max;
-  });
-}
-
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
-  return out;
 }
 
 /**

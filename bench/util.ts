@@ -141,3 +141,19 @@ export function rand(n: number, seed: number, scale = 1): Float32Array {
   }
   return out;
 }
+
+/** [rows, cols] row-major → its transpose: Unfold's weights are [out, in], TF.js kernels [in, out]. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/** Deterministic whole numbers in [0, max) (the same generator as `rand`), for token ids and labels. */
+export function ints(n: number, seed: number, max: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % max;
+  });
+}
