@@ -108,6 +108,25 @@ describe("continuing a sequence from its final state", () => {
     model.dispose();
   });
 
+  it("returnState (Keras' return_state): the output with the final states, which continue the sequence", () => {
+    const rng = new Rng(21);
+    const model = new Sequential([new LSTM({ units: 4, layers: 2 }), new Dense({ units: 2 })], { inputSize: 3, seed: 5 });
+    const T = 6, B = 2;
+    const x = Tensor.fromArray(randomArray(T * B * 3, rng), [T, B, 3]);
+    const whole = model.forward(x).toFloat32Array();
+    const head = rows(x, 0, 4), tail = rows(x, 4, 2);
+    const { output: first, state } = model.forward(head, { returnState: true });
+    expect(first.shape).toEqual([4, B, 2]);
+    expect(state.map((s) => s.shape)).toEqual([[B, 4], [B, 4], [B, 4], [B, 4]]); // h, c of each level
+    expect(state.map((s) => bits(s.toFloat32Array()))).toEqual(model.lastFinalState.map((s) => bits(s.toFloat32Array())));
+    const carried = state.map((s) => Tensor.fromArray(s.toFloat32Array(), s.shape));
+    const rest = model.forward(tail, { initialState: carried }).toFloat32Array();
+    expect(bits(rest)).toEqual(bits(whole.subarray(4 * B * 2)));
+    expect(() => model.forward(x, { returnState: "yes" } as never)).toThrow(/forward: returnState must be true or false, got yes/);
+    for (const t of [x, head, tail, ...carried]) t.dispose();
+    model.dispose();
+  });
+
   it("checks initialState and the lengths that come with it", () => {
     const model = new Sequential([new LSTM({ units: 3 }), new Dense({ units: 1 })], { inputSize: 2 });
     const x = Tensor.zeros([4, 2, 2]);

@@ -275,12 +275,26 @@ export class Sequential {
     return c;
   }
 
-  /** Runs every layer. The result is owned by the model and valid until its next call. */
-  forward(x: Tensor, options: ForwardOptions = {}): Tensor {
+  /**
+   * Runs every layer. The result is owned by the model and valid until its next call. With
+   * `returnState: true` (Keras' return_state) it comes with the recurrent layers' final states,
+   * `{ output, state }`, `state` in the order of `getState()` (as `lastFinalState` gives them).
+   */
+  forward(x: Tensor, options?: ForwardOptions & { returnState?: false }): Tensor;
+  forward(x: Tensor, options: ForwardOptions & { returnState: true }): { output: Tensor; state: readonly Tensor[] };
+  forward(x: Tensor, options: ForwardOptions & { returnState?: boolean } = {}): Tensor | { output: Tensor; state: readonly Tensor[] } {
     this.checkAlive();
+    const known = ["training", "lengths", "context", "initialState", "returnState"];
     for (const key of Object.keys(options)) {
-      if (!["training", "lengths", "context", "initialState"].includes(key)) throw new UnfoldError(`forward: unknown option "${key}" (known: training, lengths, context, initialState)`);
+      if (!known.includes(key)) throw new UnfoldError(`forward: unknown option "${key}" (known: ${known.join(", ")})`);
     }
+    const { returnState, ...rest } = options;
+    if (returnState !== undefined && typeof returnState !== "boolean") throw new UnfoldError(`forward: returnState must be true or false, got ${String(returnState)}`);
+    const y = this.forwardOnly(x, rest);
+    return returnState ? { output: y, state: this.lastFinalState } : y;
+  }
+
+  private forwardOnly(x: Tensor, options: ForwardOptions): Tensor {
     this.checkInput(x);
     const [T, B] = x.shape;
     const states = options.initialState === undefined ? null : this.initialStates(options.initialState, B);
