@@ -2,6 +2,9 @@
 // (wasm and cpu backends) built the same way, in the same process. Each workload first
 // copies Unfold's weights into the TF.js model and checks that both compute the same loss
 // (or outputs), then times a train step (forward + BPTT + SGD) or an inference pass.
+// Each library is timed on its own, as a user runs it: alternating rounds with TF.js (as
+// bench/bidir.ts does) was tried, and TF.js's calls in between evict Unfold's weights from the
+// caches, which made the small inference workload W3 1.2-1.8x slower than it runs alone.
 // The FLOP count of a train step is written out in `trainFlops`.
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
@@ -154,7 +157,11 @@ export async function run(): Promise<void> {
       const yy = w.train ? tf.tensor(yBT, [B, T, V]) : null;
       const ms = await timeAsync(async () => {
         if (w.train) await m.trainOnBatch(xx, yy!);
-        else await (m.predict(xx) as tf.Tensor).data();
+        else {
+          const out = m.predict(xx) as tf.Tensor;
+          await out.data();
+          out.dispose();
+        }
       }, runs);
       tf.dispose([xx, ...(yy ? [yy] : [])]);
       m.dispose();
