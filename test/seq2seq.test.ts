@@ -26,7 +26,7 @@ import { cosineDecay } from "../src/train/schedules.js";
 import { Seq2Seq, type Seq2SeqData, type Seq2SeqOptions } from "../src/models/seq2seq.js";
 import { linearRamp } from "../src/train/schedules.js";
 import { checkGradients } from "../src/train/gradcheck.js";
-import { Adam } from "../src/train/optimizers.js";
+import { Adam, SGD } from "../src/train/optimizers.js";
 import { expectBitEqual } from "./helpers.js";
 
 initSync();
@@ -214,6 +214,36 @@ describe("Seq2Seq training", () => {
     m.dispose();
     optimizer.dispose();
     expect(allocator.bytesInUse).toBe(before);
+  });
+
+  it("sparseEmbeddings: plain SGD gives the dense bits; Adam leaves the rows no token used as they were; saved with the architecture", async () => {
+    const some = pairs(24, 8);
+    const data = { source: some.source.map((s) => s.map((t) => t % 4)), target: some.target }; // source ids 4..6 never occur
+    const run = async (sparse: boolean, optimizer: SGD | Adam) => {
+      const m = model({ encoder: new GRU({ units: 5 }), decoder: new GRU({ units: 5 }), attention: { score: "dot" }, sparseEmbeddings: sparse });
+      const w0 = m.params.values.toFloat32Array();
+      await m.fit(data, { optimizer, epochs: 2, batchSize: 8 });
+      optimizer.dispose();
+      return { m, w0, w: m.params.values.toFloat32Array() };
+    };
+    const dense = await run(false, new SGD({ lr: 0.1 })), sparse = await run(true, new SGD({ lr: 0.1 }));
+    expectBitEqual(sparse.w, dense.w, "weights after SGD");
+    const adam = await run(true, new Adam({ lr: 1e-2 }));
+    const used = new Set(data.source.flat());
+    const e = adam.m.params.entry("source_embedding.weight");
+    const dim = e.shape[1];
+    for (let r = 0; r < SV; r++) {
+      const rows = (w: Float32Array) => w.subarray(e.offset + r * dim, e.offset + (r + 1) * dim);
+      if (used.has(r)) expect(rows(adam.w).some((v, j) => v !== rows(adam.w0)[j]), `source row ${r} trained`).toBe(true);
+      else expectBitEqual(rows(adam.w), rows(adam.w0), `source row ${r}, never used`);
+    }
+    expect(used.size).toBeLessThan(SV); // the data leaves some rows unused
+    const { model: back } = Seq2Seq.load(adam.m.save());
+    expect(back.config).toEqual(adam.m.config);
+    expect(adam.m.config.sparseEmbeddings).toBe(true);
+    expect(dense.m.config.sparseEmbeddings).toBeUndefined();
+    expect(() => model({ encoder: new GRU({ units: 2 }), decoder: new GRU({ units: 2 }), sparseEmbeddings: 1 as unknown as boolean })).toThrow(/Seq2Seq: sparseEmbeddings must be true or false, got 1/);
+    for (const x of [dense.m, sparse.m, adam.m, back]) x.dispose();
   });
 
   it("save and load: the architecture, the weights and the metadata come back", () => {

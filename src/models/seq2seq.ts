@@ -70,6 +70,11 @@ export interface Seq2SeqOptions {
   reverseSource?: boolean;
   /** Loss reduction (see Loss): "sumOverTime" (default) or "mean" over target tokens. */
   reduction?: "sumOverTime" | "mean";
+  /**
+   * Both embeddings update only the rows of the tokens a batch used (Embedding's `sparse`):
+   * for large vocabularies. Default false.
+   */
+  sparseEmbeddings?: boolean;
   /** Seeds initialisation, and in training shuffling, dropout and scheduled sampling. Default 0. */
   seed?: number;
 }
@@ -137,6 +142,8 @@ export interface Seq2SeqConfig {
   attention: Seq2SeqAttentionOptions | null;
   reverseSource: boolean;
   reduction: "sumOverTime" | "mean";
+  /** Present (true) only when the embeddings are sparse. */
+  sparseEmbeddings?: true;
 }
 
 /** Where a decoder state (or the input context) comes from: encoder final states, concatenated (forward, then reverse direction). */
@@ -164,7 +171,7 @@ interface Prepared {
   mask: Tensor | null;
 }
 
-const KNOWN = ["sourceVocab", "targetVocab", "embedding", "targetEmbedding", "encoder", "decoder", "bos", "eos", "context", "bridge", "attention", "reverseSource", "reduction", "seed"];
+const KNOWN = ["sourceVocab", "targetVocab", "embedding", "targetEmbedding", "encoder", "decoder", "bos", "eos", "context", "bridge", "attention", "reverseSource", "reduction", "sparseEmbeddings", "seed"];
 const FORMAT = "unfold-seq2seq";
 const VERSION = 1;
 
@@ -268,6 +275,8 @@ export class Seq2Seq {
     const bridge = checkChoice(who, "bridge", options.bridge ?? "auto", BRIDGE_MODES);
     const reverseSource = options.reverseSource ?? false;
     if (typeof reverseSource !== "boolean") throw new UnfoldError(`${who}: reverseSource must be true or false, got ${String(reverseSource)}`);
+    const sparse = options.sparseEmbeddings ?? false;
+    if (typeof sparse !== "boolean") throw new UnfoldError(`${who}: sparseEmbeddings must be true or false, got ${String(sparse)}`);
     const reduction = options.reduction ?? "sumOverTime";
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed)) throw new UnfoldError(`${who}: seed must be a whole number, got ${String(seed)}`);
@@ -294,11 +303,11 @@ export class Seq2Seq {
     this.loss = new Loss("softmaxCrossEntropy", { reduction });
     this.config = Object.freeze({
       sourceVocab, targetVocab, embedding, targetEmbedding: targetDim, encoder: encoder.config, decoder: decoder.config,
-      bos, eos, context, bridge, attention, reverseSource, reduction,
+      bos, eos, context, bridge, attention, reverseSource, reduction, ...(sparse ? { sparseEmbeddings: true as const } : {}),
     });
 
     // Build every part, in the order of initialisation.
-    this.sourceEmbedding = new Embedding({ vocab: sourceVocab, dim: embedding });
+    this.sourceEmbedding = new Embedding({ vocab: sourceVocab, dim: embedding, sparse });
     this.sourceEmbedding.build(sourceVocab, "source_embedding");
     const encoderWidth = encoder.build(embedding, "encoder");
     const feedsState = context === "initialState" || context === "both";
@@ -324,7 +333,7 @@ export class Seq2Seq {
         }
       });
     }
-    this.targetEmbedding = new Embedding({ vocab: targetVocab, dim: targetDim });
+    this.targetEmbedding = new Embedding({ vocab: targetVocab, dim: targetDim, sparse });
     this.targetEmbedding.build(targetVocab, "target_embedding");
     const decoderWidth = decoder.build(targetDim + (this.inputSource?.width ?? 0), "decoder");
     let headWidth = decoderWidth;
