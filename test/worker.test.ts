@@ -51,11 +51,11 @@ describe("trainInWorker (Node worker_threads)", () => {
     for (const m of [here, there]) m.dispose();
   });
 
-  it("rebuilds composite layers in the worker: Embedding, bidirectional GRU stack, Dropout, RMSprop, metrics, a SequenceDataset", async () => {
+  it("rebuilds composite layers in the worker: a sparse Embedding, bidirectional GRU stack, Dropout, RMSprop, metrics, a SequenceDataset", async () => {
     const { x, y } = reversal(96, 10, 6);
     const data = new SequenceDataset(x, y, "int32");
     const make = () =>
-      new Sequential([new Embedding({ vocab: 6, dim: 8 }), new Bidirectional(new GRU({ units: 12, layers: 2, dropout: 0.1 }), { merge: "sum" }), new Dropout({ rate: 0.2 }), new Dense({ units: 6 })], {
+      new Sequential([new Embedding({ vocab: 6, dim: 8, sparse: true }), new Bidirectional(new GRU({ units: 12, layers: 2, dropout: 0.1 }), { merge: "sum" }), new Dropout({ rate: 0.2 }), new Dense({ units: 6 })], {
         loss: "softmaxCrossEntropy",
         seed: 4,
       });
