@@ -218,7 +218,7 @@ describe("Seq2Seq training", () => {
 
   it("sparseEmbeddings: plain SGD gives the dense bits; Adam leaves the rows no token used as they were; saved with the architecture", async () => {
     const some = pairs(24, 8);
-    const data = { source: some.source.map((s) => s.map((t) => t % 4)), target: some.target }; // source ids 4..6 never occur
+    const data = { source: some.source.map((s) => Array.from(s, (t) => t % 4)), target: some.target }; // source ids 4..6 never occur
     const run = async (sparse: boolean, optimizer: SGD | Adam) => {
       const m = model({ encoder: new GRU({ units: 5 }), decoder: new GRU({ units: 5 }), attention: { score: "dot" }, sparseEmbeddings: sparse });
       const w0 = m.params.values.toFloat32Array();

@@ -190,9 +190,10 @@ export class ParamStore {
     return out;
   }
 
-  /** Whether some parameter is row-sparse (then `activeRanges` is more than one range). */
-  get hasSparse(): boolean {
-    return this.touched.size > 0;
+  /** Calls `fn(start, count)` for each of `activeRanges()`, in order (start and count in elements). */
+  forEachRange(fn: (start: number, count: number) => void): void {
+    const ranges = this.activeRanges();
+    for (let i = 0; i < ranges.length; i += 2) fn(ranges[i], ranges[i + 1] - ranges[i]);
   }
 
   /**
@@ -201,12 +202,8 @@ export class ParamStore {
    */
   zeroGrads(): void {
     const k = engine().k;
-    if (!this.hasSparse) {
-      k.f32_fill(this.grads.ptr, 0, this.length);
-      return;
-    }
-    const ranges = this.activeRanges();
-    for (let i = 0; i < ranges.length; i += 2) k.f32_fill(this.grads.ptr + ranges[i] * 4, 0, ranges[i + 1] - ranges[i]);
+    this.forEachRange((start, count) => k.f32_fill(this.grads.ptr + start * 4, 0, count));
+    if (this.touched.size === 0) return;
     for (const t of this.touched.values()) {
       for (const r of t.rows) t.flags[r] = 0;
       t.rows = [];

@@ -56,6 +56,8 @@ export class Embedding extends Layer {
   readonly paddingIndex: number;
   /** Whether updates touch only the rows of the ids seen (see EmbeddingOptions.sparse). */
   readonly sparse: boolean;
+  /** Sparse: the ids of the last forward, as checked there; backward marks their rows. */
+  private seen: Int32Array | null = null;
   override readonly options: Readonly<EmbeddingOptions>;
 
   constructor(options: EmbeddingOptions) {
@@ -103,7 +105,9 @@ export class Embedding extends Layer {
     if (ids.shape.length < 1) throw new UnfoldError(`${who} expected token ids [T, B], got a scalar`);
     const cols = ids.shape[ids.shape.length - 1];
     const pos = (i: number) => (ids.shape.length === 2 ? `[${Math.floor(i / cols)}, ${i % cols}]` : `index ${i}`);
-    checkTokenIds(ids.toTypedArray(), this.vocab, who, pos);
+    const seen = ids.toTypedArray() as Int32Array;
+    checkTokenIds(seen, this.vocab, who, pos);
+    this.seen = this.sparse ? seen : null;
     const y = this.ws.get("y", [...ids.shape, this.dim]);
     engine().k.f32_embedding_forward(y.ptr, ids.ptr, this.p("weight"), ids.size, this.dim, this.vocab);
     this.remember(ids);
@@ -116,10 +120,10 @@ export class Embedding extends Layer {
       throw new UnfoldError(`embedding layer "${this.label}" expected output gradient ${formatShape([...ids.shape, this.dim])}, got ${formatShape(dy.shape)}`);
     }
     engine().k.f32_embedding_backward(this.g("weight"), dy.ptr, ids.ptr, ids.size, this.dim, this.vocab, this.paddingIndex);
-    if (this.sparse) {
+    if (this.seen) {
       // The rows the scatter-add reached: every id but the padding row (which gets no gradient).
-      const seen = ids.toTypedArray();
-      this.params.touchRows(this.paramName("weight"), this.paddingIndex < 0 ? seen : seen.filter((id) => id !== this.paddingIndex));
+      const pad = this.paddingIndex;
+      this.params.touchRows(this.paramName("weight"), pad < 0 ? this.seen : this.seen.filter((id) => id !== pad));
     }
     return this.ws.get("dx", [...ids.shape, 0]);
   }

@@ -564,13 +564,13 @@ export class Sequential {
     const value = this.lossAndGradients(x, target, batch);
     const k = engine().k;
     const { values, grads } = this.params;
-    const ranges = this.params.activeRanges(); // [0, length), unless an embedding is sparse
+    // Over the whole buffer, or with a sparse embedding, the ranges a step works on.
     let finite = Number.isFinite(value);
-    for (let i = 0; finite && i < ranges.length; i += 2) finite = k.f32_all_finite(grads.ptr + ranges[i] * 4, ranges[i + 1] - ranges[i]) !== 0;
+    this.params.forEachRange((start, count) => (finite &&= k.f32_all_finite(grads.ptr + start * 4, count) !== 0));
     if (!finite) {
       throw new UnfoldError(`trainStep: the loss or a gradient is not finite (loss ${value}); the weights were left unchanged — try a lower learning rate or gradient clipping`);
     }
-    for (let i = 0; i < ranges.length; i += 2) k.f32_axpy(values.ptr + ranges[i] * 4, -lr, grads.ptr + ranges[i] * 4, ranges[i + 1] - ranges[i]);
+    this.params.forEachRange((start, count) => k.f32_axpy(values.ptr + start * 4, -lr, grads.ptr + start * 4, count));
     return value;
   }
 

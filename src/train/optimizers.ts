@@ -308,10 +308,9 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
     this.bind(params);
     const lr = this.lr;
     const k = engine().k;
-    const ranges = params.activeRanges();
     const grads = params.grads.ptr;
     let sumsq = 0;
-    for (let i = 0; i < ranges.length; i += 2) sumsq += k.f32_sumsq(grads + ranges[i] * 4, ranges[i + 1] - ranges[i]);
+    params.forEachRange((start, count) => (sumsq += k.f32_sumsq(grads + start * 4, count)));
     const gradNorm = Math.sqrt(sumsq);
     // The squares are summed in float64, which cannot overflow from float32 values: the norm
     // is finite exactly when every gradient is.
@@ -322,12 +321,13 @@ export abstract class Optimizer<O extends ResolvedCommonOptions = ResolvedCommon
       );
     }
     const { clipNorm, clipValue } = this.options;
-    for (let i = 0; i < ranges.length; i += 2) {
-      const g = grads + ranges[i] * 4, n = ranges[i + 1] - ranges[i];
-      if (clipNorm !== null && gradNorm > clipNorm) k.f32_scale(g, clipNorm / gradNorm, n);
-      if (clipValue !== null) k.f32_clip(g, -clipValue, clipValue, n);
-    }
-    for (let i = 0; i < ranges.length; i += 2) this.update(params, lr, this.steps + 1, ranges[i], ranges[i + 1] - ranges[i]);
+    const t = this.steps + 1;
+    params.forEachRange((start, count) => {
+      const g = grads + start * 4;
+      if (clipNorm !== null && gradNorm > clipNorm) k.f32_scale(g, clipNorm / gradNorm, count);
+      if (clipValue !== null) k.f32_clip(g, -clipValue, clipValue, count);
+      this.update(params, lr, t, start, count);
+    });
     this.steps++;
     return { gradNorm };
   }
