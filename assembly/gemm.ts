@@ -29,8 +29,11 @@
 //     1024 floats (every row of the strip maps to the same cache set). For nn and tn the
 //     first tile of each sliver does the packing itself while it computes, which hides
 //     the latency of the strided reads behind its arithmetic (worth ~10% at M = 32);
-//   - nn and nt read A in place (two rows, contiguous over K); tn packs its A block into
-//     [kc][2] slivers, since its rows of op(A) are strided by lda;
+//   - A is packed per block into row pairs, [kc][2] slivers, so the tile's loop reads both
+//     rows through one pointer (the second at a constant offset): one add fewer per step of
+//     K, 2-10% at this loop's size. tn always packs (its rows of op(A) are strided by lda);
+//     nn, nt and np pack when N >= 128, where the copy is under 1/8 of a load per multiply,
+//     and otherwise read two rows of A in place;
 //   - ragged edges (M odd, N % 16) run the same tile on a zero-padded copy of C;
 //   - M = 1 (one sequence at inference) has matrix-vector paths that stream B once along
 //     its rows, without packing: nn and tn four rows of B per pass over C, nt eight rows
@@ -39,13 +42,13 @@
 //     W_hhᵀ once per sequence (cheaper than transposing it: whole cache lines in, whole
 //     lines out) and each step then reads it contiguously. At M = 1 that is a 1x32 tile
 //     down two slivers, B streamed once with C in registers (~15% faster than nn's M = 1
-//     path over a transposed W_hh that no longer fits in L2); at M > 1 each sliver runs the
-//     blocked path as a 16-column nn product whose rows are contiguous.
+//     path over a transposed W_hh that no longer fits in L2); at M > 1 the blocked path
+//     runs its tiles on the packed slivers where they lie, with no B copy at all.
 
 // ---------------------------------------------------------------------------------------
 // Blocking and static scratch (no allocation, no state kept between calls). The scratch,
-// ~33 KiB, lives in the module's static data below __heap_base, which asconfig.json's
-// initialMemory (1 page = 64 KiB) must hold together with every other module's data.
+// ~161 KiB, lives in the module's static data below __heap_base, which asconfig.json's
+// initialMemory (3 pages = 192 KiB) must hold together with every other module's data.
 
 const MR = 2; // rows of the register tile
 const NR = 16; // columns of the register tile (four f32x4, one cache line)
@@ -55,9 +58,11 @@ const MC = 128; // M block for nn and nt: rows of A swept per packed B sliver (f
 // (by 20% on the weight-gradient shape): each packed B sliver then serves 32 row pairs.
 const KC_TN = 64;
 const MC_TN = 64;
+const PACK_A_MIN_N = 128; // nn, nt, np pack their A block when N >= this (8 slivers)
 
 const PACK_B: usize = memory.data(KC * NR * 4, 64); // one B sliver [kc][16]
 const PACK_A: usize = memory.data(KC_TN * MC_TN * 4, 64); // tn: the A block, [mc/2][kc][2]
+const PACK_AN: usize = memory.data(MC * KC * 4, 64); // nn, nt, np: the A block, [mc/2][kc][2]
 const EDGE_C: usize = memory.data(MR * NR * 4, 64); // a padded 2x16 tile of C
 const EDGE_BIAS: usize = memory.data(NR * 4, 64); // a padded 16-vector of bias
 
@@ -106,11 +111,7 @@ export function f32_gemm_np(c: usize, a: usize, bp: usize, bias: usize, m: i32, 
   if (k <= 0) initRows(c, bias, m, n, ldc, accumulate);
   else if (m == 1) gemvPacked(c, a, bp, bias, n, k, accumulate);
   else {
-    // Sliver by sliver: each is a [K, 16] row-major B, rows contiguous (ldb = 16).
-    for (let j = 0; j < n; j += NR) {
-      const o = <usize>j << 2;
-      gemmBlocked(c + o, a, bp + o * k, bias ? bias + o : 0, m, min(NR, n - j), k, lda, NR, ldc, accumulate, false, false);
-    }
+    gemmBlocked(c, a, bp, bias, m, n, k, lda, NR, ldc, accumulate, false, false, true);
   }
 }
 
@@ -248,10 +249,12 @@ function initRow(c: usize, bias: usize, n: i32, accumulate: i32): void {
 // The blocked path. For each block of rows and of K, and each 16 columns of op(B): pack
 // that B sliver (stays in L1), then run the 2x16 tile down the rows of the block.
 
-function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32, accumulate: i32, transA: bool, transB: bool): void {
+function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32, accumulate: i32, transA: bool, transB: bool, packedB: bool = false): void {
   const ldaB = <usize>lda << 2;
   const ldcB = <usize>ldc << 2;
   const kcMax = transA ? KC_TN : KC;
+  // A in row pairs (one pointer in the tile's loop) when enough slivers repay the copy.
+  const packA = transA || n >= PACK_A_MIN_N;
   const mcMax = transA ? MC_TN : MC;
   for (let ic = 0; ic < m; ic += mcMax) {
     const iEnd = min(m, ic + mcMax);
@@ -261,14 +264,17 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
       const loadC = pc > 0 || accumulate != 0;
       const biasBlock: usize = pc == 0 ? bias : 0;
       if (transA) packAT(PACK_A, a + ((<usize>pc * lda + ic) << 2), ldaB, iEnd - ic, kc);
+      else if (packA) packAN(PACK_AN, a + ((<usize>ic * lda + pc) << 2), ldaB, iEnd - ic, kc);
+      const pa = transA ? PACK_A : PACK_AN;
       for (let jr = 0; jr < n; jr += NR) {
         const nr = min(NR, n - jr);
         // nn, tn: the first tile of the sliver reads B in place and packs it as it goes, so
         // the strided loads overlap the arithmetic; the other tiles read the packed copy.
         const bSrc = b + ((<usize>pc * ldb + jr) << 2);
-        const packInTile = !transB && nr == NR && iEnd - ic >= MR;
-        if (transB) packBT(PACK_B, b + ((<usize>jr * ldb + pc) << 2), ldb, kc, nr);
+        const packInTile = !packedB && !transB && nr == NR && iEnd - ic >= MR;
+        if (packedB) {} else if (transB) packBT(PACK_B, b + ((<usize>jr * ldb + pc) << 2), ldb, kc, nr);
         else if (!packInTile) packB(PACK_B, bSrc, ldb, kc, nr);
+        const bTile: usize = packedB ? b + <usize>jr * k * 4 + (<usize>pc << 6) : PACK_B;
         const biasTile: usize = biasBlock ? biasBlock + (<usize>jr << 2) : 0;
         for (let ir = ic; ir < iEnd; ir += MR) {
           const mr = min(MR, iEnd - ir);
@@ -277,21 +283,20 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
           const cTile = edge ? EDGE_C : ct;
           const ldcTile: usize = edge ? <usize>(NR * 4) : ldcB;
           const biasUse = edge ? edgeIn(ct, ldcB, loadC, biasTile, mr, nr) : biasTile;
-          // Each branch calls the tiles itself: with two call sites Binaryen keeps the tiles
-          // out of line, and a hot loop inlined into this big function spills (measured 2x
-          // slower in the full module).
+          // Binaryen inlines tile2x16 and tile2x16A here (one call site each); V8's code for
+          // their loops keeps all 14 vectors in registers (checked with --print-wasm-code).
           const first = packInTile && ir == ic;
-          if (transA) {
-            // sliver (ir - ic) / 2 of the packed block; a ragged row there is zeros
-            const a0 = PACK_A + <usize>(ir - ic) * kc * 4;
+          if (packA) {
+            // row pair (ir - ic) / 2 of the packed block; a ragged row there is zeros
+            const a0 = pa + <usize>(ir - ic) * kc * 4;
             if (first) tile2x16Pack(cTile, ldcTile, a0, a0 + 4, MR * 4, bSrc, <usize>ldb << 2, PACK_B, kc, loadC, biasUse);
-            else tile2x16(cTile, ldcTile, a0, a0 + 4, MR * 4, PACK_B, kc, loadC, biasUse);
+            else tile2x16A(cTile, ldcTile, a0, bTile, kc, loadC, biasUse);
           } else {
-            // A ragged row repeats row 0 of the tile: valid memory, result not stored.
+            // A in place. A ragged row repeats row 0 of the tile: valid memory, result not stored.
             const a0 = a + <usize>ir * ldaB + (<usize>pc << 2);
             const a1 = mr > 1 ? a0 + ldaB : a0;
             if (first) tile2x16Pack(cTile, ldcTile, a0, a1, 4, bSrc, <usize>ldb << 2, PACK_B, kc, loadC, biasUse);
-            else tile2x16(cTile, ldcTile, a0, a1, 4, PACK_B, kc, loadC, biasUse);
+            else tile2x16(cTile, ldcTile, a0, a1, 4, bTile, kc, loadC, biasUse);
           }
           if (edge) edgeOut(ct, ldcB, mr, nr);
         }
@@ -301,8 +306,20 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
 }
 
 // C[2,16] at c (row stride ldcB bytes) = (loadC ? C : 0) (+ bias[16]) + A[2,kc] · Bp[kc][16],
-// A[r,p] at a_r + p*aStep.
+// A[r,p] at a_r + p*aStep: two rows in place (nn, nt with few slivers).
 function tile2x16(c: usize, ldcB: usize, a0: usize, a1: usize, aStep: usize, bp: usize, kc: i32, loadC: bool, bias: usize): void {
+  tile2x16Body(c, ldcB, a0, a1, aStep, bp, kc, loadC, bias, false);
+}
+
+// tile2x16 over a packed A sliver, [kc][2] at ap: one pointer serves both rows (the second
+// row's load takes the constant offset 4), one add fewer per step of K than two rows in
+// place, which shows at this loop's size: 2–10% on the GEMMs of a recurrent layer.
+function tile2x16A(c: usize, ldcB: usize, ap: usize, bp: usize, kc: i32, loadC: bool, bias: usize): void {
+  tile2x16Body(c, ldcB, ap, ap, 8, bp, kc, loadC, bias, true);
+}
+
+// The one body of both; `paired` is a constant at each inlined site.
+@inline function tile2x16Body(c: usize, ldcB: usize, a0: usize, a1: usize, aStep: usize, bp: usize, kc: i32, loadC: bool, bias: usize, paired: bool): void {
   let c00: v128, c01: v128, c02: v128, c03: v128, c10: v128, c11: v128, c12: v128, c13: v128;
   if (loadC) {
     c00 = v128.load(c);
@@ -341,13 +358,13 @@ function tile2x16(c: usize, ldcB: usize, a0: usize, a1: usize, aStep: usize, bp:
     c01 = f32x4.add(c01, f32x4.mul(s, b1));
     c02 = f32x4.add(c02, f32x4.mul(s, b2));
     c03 = f32x4.add(c03, f32x4.mul(s, b3));
-    s = v128.load32_splat(a1);
+    s = paired ? v128.load32_splat(a0, 4) : v128.load32_splat(a1);
     c10 = f32x4.add(c10, f32x4.mul(s, b0));
     c11 = f32x4.add(c11, f32x4.mul(s, b1));
     c12 = f32x4.add(c12, f32x4.mul(s, b2));
     c13 = f32x4.add(c13, f32x4.mul(s, b3));
     a0 += aStep;
-    a1 += aStep;
+    if (!paired) a1 += aStep;
     bp += 64;
   }
   v128.store(c, c00);
@@ -519,6 +536,35 @@ function packBT(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
 
 // tn: op(A) = Aᵀ, row p of A holds column p of op(A), contiguous over M. Copies pairs of
 // adjacent values of each row p into the slivers: dst[s][p][r] = A[p, 2s + r].
+// op(A) = A: rows i, i+1 of the block interleaved, [mc/2][kc][2], a ragged last row zero.
+function packAN(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
+  const m2 = mc & ~1;
+  for (let i = 0; i < m2; i += 2) {
+    const s0 = src + <usize>i * ldaB;
+    const s1 = s0 + ldaB;
+    const d = dst + <usize>i * kc * 4;
+    const k4 = kc & ~3;
+    for (let p = 0; p < k4; p += 4) {
+      const x = v128.load(s0 + (<usize>p << 2));
+      const y = v128.load(s1 + (<usize>p << 2));
+      v128.store(d + (<usize>p << 3), v128.shuffle<f32>(x, y, 0, 4, 1, 5));
+      v128.store(d + (<usize>p << 3), v128.shuffle<f32>(x, y, 2, 6, 3, 7), 16);
+    }
+    for (let p = k4; p < kc; p++) {
+      store<f32>(d + (<usize>p << 3), load<f32>(s0 + (<usize>p << 2)));
+      store<f32>(d + (<usize>p << 3), load<f32>(s1 + (<usize>p << 2)), 4);
+    }
+  }
+  if (m2 < mc) {
+    const s0 = src + <usize>m2 * ldaB;
+    const d = dst + <usize>m2 * kc * 4;
+    for (let p = 0; p < kc; p++) {
+      store<f32>(d + (<usize>p << 3), load<f32>(s0 + (<usize>p << 2)));
+      store<f32>(d + (<usize>p << 3), 0, 4);
+    }
+  }
+}
+
 function packAT(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
   const m2 = mc & ~1;
   const sliver = <usize>kc << 3;

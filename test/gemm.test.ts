@@ -168,10 +168,11 @@ function sweep(): [number, number, number][] {
 }
 
 // Past the blocking: K > 256 (nn, nt) and K > 64 (tn) make K blocks, M > 128 (nn, nt) and
-// M > 64 (tn) make M blocks; N long.
+// M > 64 (tn) make M blocks; N long. N >= 128 packs A into row pairs (nn, nt, np): odd M
+// there leaves a ragged pair, in the last M block too.
 const BLOCKING: [number, number, number][] = [
   [5, 9, 257], [33, 65, 513], [6, 20, 300], [129, 8, 256], [130, 17, 70], [260, 11, 9],
-  [1, 1030, 300], [1, 9, 700], [4, 8, 1], [200, 150, 300],
+  [1, 1030, 300], [1, 9, 700], [4, 8, 1], [200, 150, 300], [131, 130, 520], [3, 144, 41], [257, 128, 5],
 ];
 
 afterEach(() => freeAll());
@@ -283,7 +284,7 @@ describe("f32_gemm: reads nothing past its inputs", () => {
 
   for (const v of ["nn", "nt", "tn"] as const) {
     it(`${v}: A, B or bias at the very end of memory`, () => {
-      const shapes = [[3, 5, 7], [1, 9, 5], [1, 40, 7], [5, 1, 3], [2, 17, 9], [17, 33, 65], [7, 16, 260], [9, 20, 1]];
+      const shapes = [[3, 5, 7], [1, 9, 5], [1, 40, 7], [5, 1, 3], [2, 17, 9], [17, 33, 65], [7, 16, 260], [9, 20, 1], [5, 130, 9], [3, 128, 258]];
       for (const [m, n, kk] of shapes) {
         const s = storage(v, m, n, kk);
         const A = rand(s.a[0] * s.a[1], m);
