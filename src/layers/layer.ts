@@ -180,6 +180,17 @@ export abstract class Layer {
     return packed.ptr;
   }
 
+  /**
+   * Parameter `name` (a [rows, cols] weight W) packed as the B = W of g·W for f32_gemm_np,
+   * into workspace tensor `key`; returns its pointer. Backward packs a recurrent weight once
+   * per sequence for each step's dL/dh_{t−1} = dgates_t · W_hh.
+   */
+  protected packed(key: string, name: string, rows: number, cols: number): number {
+    const packed = this.ws.get(key, [Math.ceil(cols / 16), rows, 16]);
+    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name), cols, rows, cols, 0);
+    return packed.ptr;
+  }
+
   /** Keeps the forward input for backward (the caller keeps it alive until then). */
   protected remember(x: Tensor): void {
     this.lastInput = x;

@@ -81,9 +81,11 @@ export class LSTM extends CellLayer {
     const tanhc = this.ws.get("tanhc", [T, B, H]);
     const bias = this.ws.get("bias", [4 * H]);
 
-    // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), 4 * H);
-    k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, 4 * H, I, I, I, 4 * H, 0);
+    // All steps' input projections in one GEMM over W_ihᵀ packed once (the nt path would
+    // repack it for every 128 rows of x), both biases folded in once.
+    const wih = this.packedTranspose("wihPacked", "weight_ih", 4 * H, I);
+    k.f32_gemm_np(gates.ptr, x.ptr, wih, bias.ptr, T * B, 4 * H, I, I, 4 * H, 0);
     // W_hhᵀ packed once per sequence, for each step's (B x H)·(H x 4H) product.
     const whh = this.packedTranspose("whhPacked", "weight_hh", 4 * H, H);
     this.seedState(hs, initialState?.[0]);
@@ -115,14 +117,14 @@ export class LSTM extends CellLayer {
     const dc = this.stateGrad("c"); // running dL/dc_t; ends as dL/dc_0
     const peep = this.peephole ? this.p("peephole") : 0;
     const dpeep = this.peephole ? this.g("peephole") : 0;
-    const whh = this.p("weight_hh");
+    const whh = this.packed("whhPackedB", "weight_hh", 4 * H, H);
 
     for (let t = T - 1; t >= 0; t--) {
       this.beginStepBackward(t, dy);
       const dg = dgates.ptr + t * 4 * n * 4;
       k.f32_lstm_backward_step(dg, dc.ptr, dpeep, dh.ptr, gates.ptr + t * 4 * n * 4, cs.ptr + t * n * 4, cs.ptr + (t + 1) * n * 4, tanhc.ptr + t * n * 4, peep, B, H);
       // dL/dh_{t-1} = dgates_t · W_hh   ((B x 4H)·(4H x H))
-      this.recurrentGrad(dh.ptr, false, (target, acc) => k.f32_gemm_nn(target, dg, whh, 0, B, H, 4 * H, 4 * H, H, H, acc));
+      this.recurrentGrad(dh.ptr, false, (target, acc) => k.f32_gemm_np(target, dg, whh, 0, B, H, 4 * H, 4 * H, H, acc));
       this.endStepBackward(t);
     }
     // Weight gradients of all steps at once: dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev.
