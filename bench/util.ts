@@ -113,9 +113,13 @@ export function fmt(x: number, decimals = 2): string {
 
 /**
  * Times a synchronous Unfold body against an asynchronous peer (TF.js training calls),
- * alternating them so machine load hits both alike: median ms per call of each.
+ * alternating them so machine load hits both alike. A round is three of our calls, then one
+ * of theirs, a few seconds in all. Returns the median ms per call of each, and `ratio`, the
+ * median over rounds of theirs / ours within the round: on a shared machine whose speed
+ * drifts from one second to the next, the ratio of two calls made side by side holds better
+ * than the ratio of two medians taken from different moments.
  */
-export async function timeAgainstAsync(ours: () => void, theirs: () => Promise<unknown>, rounds: number): Promise<{ ours: number; theirs: number }> {
+export async function timeAgainstAsync(ours: () => void, theirs: () => Promise<unknown>, rounds: number): Promise<{ ours: number; theirs: number; ratio: number }> {
   for (let i = 0; i < 3; i++) ours(); // warm-up: JIT, workspace
   for (let i = 0; i < 2; i++) await theirs();
   const a: number[] = [], b: number[] = [];
@@ -127,8 +131,8 @@ export async function timeAgainstAsync(ours: () => void, theirs: () => Promise<u
     await theirs();
     b.push(performance.now() - t0);
   }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1];
-  return { ours: median(a), theirs: median(b) };
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
+  return { ours: median(a), theirs: median(b), ratio: median(b.map((t, r) => t / a[r])) };
 }
 
 /** Deterministic values in [-scale, scale) (a linear congruential generator), for benchmark inputs. */
