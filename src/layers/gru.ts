@@ -82,7 +82,7 @@ export class GRU extends CellLayer {
       const bhh = this.p("bias_hh");
       const whh = this.packedTranspose("whhPacked", "weight_hh", G, H); // W_hhᵀ, once per sequence
       // All steps' input projections in one GEMM; b_hh stays with the hidden projection (b_hn is inside r ⊙ (·)).
-      k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), this.p("bias_ih"), T * B, G, I, I, I, G, 0);
+      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("wihPacked", "weight_ih", G, I), this.p("bias_ih"), T * B, G, I, I, G, 0);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
         k.f32_gemm_np(hproj.ptr, this.recurrentInput(hs, t), whh, bhh, B, G, H, H, G, 0);
@@ -98,7 +98,7 @@ export class GRU extends CellLayer {
       const whn = this.packedTranspose("whnPacked", "weight_hh", H, H, 2 * H);
       // Every projection enters a preactivation as a plain sum here: both biases fold into the one GEMM.
       k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), G);
-      k.f32_gemm_nt(gates.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, G, I, I, I, G, 0);
+      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("wihPacked", "weight_ih", G, I), bias.ptr, T * B, G, I, I, G, 0);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
         const g = gates.ptr + t * stepG;
@@ -128,19 +128,19 @@ export class GRU extends CellLayer {
     const dx = this.ws.get("dx", [T, B, I]);
     const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
     const hIns = this.recurrentInputs(hs); // h_prev as it entered the recurrent product
-    const whh = this.p("weight_hh");
     const gWhh = this.g("weight_hh");
     const dgatesProducts: WeightGrad[] = [{ c: this.g("weight_ih"), b: x.ptr, n: I }]; // weight gradients from dgatesᵀ
 
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]);
       const dhproj = this.ws.get("dhproj", [T, B, G]); // dL/d hidden projection: differs from dgates in the n part
+      const whh = this.packed("whhPackedB", "weight_hh", G, H); // W_hh, once per sequence
       for (let t = T - 1; t >= 0; t--) {
         this.beginStepBackward(t, dy);
         const dq = dhproj.ptr + t * stepG;
         k.f32_gru_backward_step(dgates.ptr + t * stepG, dq, dh.ptr, gates.ptr + t * stepG, hn.ptr + t * stepH, hs.ptr + t * stepH, B, H);
         // dL/dh_{t-1} = dh ⊙ z (left by the kernel) + dhproj_t · W_hh   ((B x 3H)·(3H x H))
-        this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_nn(target, dq, whh, 0, B, H, G, G, H, H, acc));
+        this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_np(target, dq, whh, 0, B, H, G, G, H, acc));
         this.endStepBackward(t);
       }
       // dW_hh += dhprojᵀ · H_prev over all steps; b_hh's gradient is the hidden projection's.
@@ -150,7 +150,10 @@ export class GRU extends CellLayer {
       const rh = this.ws.get("rh", [T, B, H]);
       const drh = this.ws.get("drh", [B, H]);
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
-      const whn = whh + 2 * H * H * 4, gWhn = gWhh + 2 * H * H * 4; // the n rows of W_hh and of its gradient
+      // The r, z rows of W_hh and its n rows, each packed once per sequence; the n rows of the gradient.
+      const whrz = this.packed("whrzPackedB", "weight_hh", 2 * H, H);
+      const whn = this.packed("whnPackedB", "weight_hh", H, H, 2 * H);
+      const gWhn = gWhh + 2 * H * H * 4;
       for (let t = T - 1; t >= 0; t--) {
         this.beginStepBackward(t, dy);
         const dg = dgates.ptr + t * stepG;
@@ -158,13 +161,13 @@ export class GRU extends CellLayer {
         const hIn = hIns + t * stepH;
         k.f32_gru_candidate_backward_step(dg, dh.ptr, g, hs.ptr + t * stepH, B, H);
         // dL/d(r ⊙ h_prev) = da_n · W_hn   ((B x H)·(H x H))
-        k.f32_gemm_nn(drh.ptr, dg + nPart, whn, 0, B, H, H, G, H, H, 0);
+        k.f32_gemm_np(drh.ptr, dg + nPart, whn, 0, B, H, H, G, H, 0);
         // dL/dh_{t-1} = dh ⊙ z (left by the candidate kernel) + drh ⊙ r + [da_r, da_z] · W_h{r,z}   ((B x 2H)·(2H x H)),
         // the last two through the recurrent product's input.
         this.recurrentGrad(dh.ptr, true, (target, acc) => {
           if (!acc) k.f32_fill(target, 0, B * H);
           k.f32_gru_reset_gate_backward_step(dg, target, drh.ptr, g, hIn, B, H);
-          k.f32_gemm_nn(target, dg, whh, 0, B, H, 2 * H, G, H, H, 1);
+          k.f32_gemm_np(target, dg, whrz, 0, B, H, 2 * H, G, H, 1);
         });
         this.endStepBackward(t);
       }

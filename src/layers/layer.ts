@@ -181,13 +181,13 @@ export abstract class Layer {
   }
 
   /**
-   * Parameter `name` (a [rows, cols] weight W) packed as the B = W of g·W for f32_gemm_np,
-   * into workspace tensor `key`; returns its pointer. Backward packs a recurrent weight once
-   * per sequence for each step's dL/dh_{t−1} = dgates_t · W_hh.
+   * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = W of
+   * g·W for f32_gemm_np, into workspace tensor `key`; returns its pointer. Backward packs a
+   * recurrent weight once per sequence for each step's dL/dh_{t−1} = dgates_t · W_hh.
    */
-  protected packed(key: string, name: string, rows: number, cols: number): number {
+  protected packed(key: string, name: string, rows: number, cols: number, row0 = 0): number {
     const packed = this.ws.get(key, [Math.ceil(cols / 16), rows, 16]);
-    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name), cols, rows, cols, 0);
+    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name) + row0 * cols * 4, cols, rows, cols, 0);
     return packed.ptr;
   }
 
