@@ -187,12 +187,15 @@ def recurrent_cases():
         paths.append(
             recurrent_case(kind, "bidir_layers2", 5, 3, 4, 5, num_layers=2, bidirectional=True)
         )
-        if kind in ("lstm", "gru"):
-            paths.append(
-                recurrent_case(
-                    kind, "packed_bidir", 6, 3, 4, 5, bidirectional=True, lengths=[6, 4, 1]
-                )
+        paths.append(
+            recurrent_case(kind, "packed_bidir", 6, 3, 4, 5, bidirectional=True, lengths=[6, 4, 1])
+        )
+        paths.append(
+            recurrent_case(
+                kind, "packed_bidir_layers2", 6, 3, 4, 5, num_layers=2, bidirectional=True,
+                lengths=[6, 4, 1],
             )
+        )
     return paths
 
 

@@ -31,11 +31,17 @@ describe("bidirectional layers match PyTorch bidirectional=True", () => {
       replayTorchFixture(fx, new Stack([new Bidirectional(cellFor(kind, fx.H)), new Bidirectional(cellFor(kind, fx.H))]));
     });
   }
-  for (const kind of ["lstm", "gru"]) {
+  for (const kind of ["lstm", "gru", "rnn_tanh", "rnn_relu"]) {
     it(`${kind}_packed_bidir: a packed batch of lengths [6, 4, 1]`, () => {
       const fx = loadFixture(`${kind}_packed_bidir`);
       expect(fx.lengths).toEqual([6, 4, 1]);
       replayTorchFixture(fx, new Bidirectional(cellFor(kind, fx.H)));
+    });
+    it(`${kind}_packed_bidir_layers2: two bidirectional levels over a packed batch`, () => {
+      const fx = loadFixture(`${kind}_packed_bidir_layers2`);
+      expect(fx.lengths).toEqual([6, 4, 1]);
+      expect([fx.num_layers, fx.bidirectional]).toEqual([2, true]);
+      replayTorchFixture(fx, new Bidirectional(cellFor(kind, fx.H, { layers: 2 })));
     });
   }
 });
