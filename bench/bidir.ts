@@ -88,7 +88,7 @@ export async function run(): Promise<void> {
   const rel = Math.abs(ours - theirs) / Math.abs(theirs);
   if (!(rel < 1e-4)) throw new Error(`bidirectional LSTM: loss ${ours} differs from TF.js ${theirs} (rel ${rel})`);
 
-  const times = await timeAgainstAsync(() => model.trainStep(x, y, { lr: 0.01 }), () => peer.trainOnBatch(tx, ty), 9);
+  const times = await timeAgainstAsync(() => model.trainStep(x, y, { lr: 0.01 }), () => peer.trainOnBatch(tx, ty), 15);
   const unfold = times.ours, wasm = times.theirs;
   const ratio = times.ratio;
   printTable(
