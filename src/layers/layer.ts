@@ -172,23 +172,30 @@ export abstract class Layer {
    * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = Wᵀ of
    * x·Wᵀ for f32_gemm_np, into workspace tensor `key`; returns its pointer. A recurrent layer
    * packs its recurrent weights once per sequence, so that each step's product reads them
-   * contiguously, 16 columns at a time (see assembly/gemm.ts).
+   * contiguously, 16 columns at a time (see assembly/gemm.ts). `slot` (floats, at least the
+   * pack's size) lets packs made at different times share one workspace tensor.
    */
-  protected packedTranspose(key: string, name: string, rows: number, cols: number, row0 = 0): number {
-    const packed = this.ws.get(key, [Math.ceil(rows / 16), cols, 16]);
-    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name) + row0 * cols * 4, rows, cols, cols, 1);
-    return packed.ptr;
+  protected packedTranspose(key: string, name: string, rows: number, cols: number, row0 = 0, slot = packedFloats(cols, rows)): number {
+    const packed = this.packSlot(key, slot, packedFloats(cols, rows));
+    engine().k.f32_gemm_pack_b(packed, this.p(name) + row0 * cols * 4, rows, cols, cols, 1);
+    return packed;
   }
 
   /**
    * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = W of
-   * g·W for f32_gemm_np, into workspace tensor `key`; returns its pointer. Backward packs a
-   * recurrent weight once per sequence for each step's dL/dh_{t−1} = dgates_t · W_hh.
+   * g·W for f32_gemm_np, into workspace tensor `key` (see packedTranspose); returns its
+   * pointer. Backward packs a recurrent weight once per sequence for each step's
+   * dL/dh_{t−1} = dgates_t · W_hh.
    */
-  protected packed(key: string, name: string, rows: number, cols: number, row0 = 0): number {
-    const packed = this.ws.get(key, [Math.ceil(cols / 16), rows, 16]);
-    engine().k.f32_gemm_pack_b(packed.ptr, this.p(name) + row0 * cols * 4, cols, rows, cols, 0);
-    return packed.ptr;
+  protected packed(key: string, name: string, rows: number, cols: number, row0 = 0, slot = packedFloats(rows, cols)): number {
+    const packed = this.packSlot(key, slot, packedFloats(rows, cols));
+    engine().k.f32_gemm_pack_b(packed, this.p(name) + row0 * cols * 4, cols, rows, cols, 0);
+    return packed;
+  }
+
+  private packSlot(key: string, slot: number, need: number): number {
+    if (slot < need) throw new Error(`${this.kind}: pack slot "${key}" holds ${slot} floats, the pack needs ${need}`);
+    return this.ws.get(key, [slot]).ptr;
   }
 
   /** Keeps the forward input for backward (the caller keeps it alive until then). */
@@ -233,6 +240,11 @@ export interface WeightGrad {
   col?: number;
   /** Columns of A, rows of C (default: the rest of A from `col`). */
   m?: number;
+}
+
+/** Floats f32_gemm_pack_b writes for op(B) [k, n]: ⌈n/16⌉ slivers of [k][16]. */
+export function packedFloats(k: number, n: number): number {
+  return Math.ceil(n / 16) * 16 * k;
 }
 
 /** Rows of A per transposed panel in `weightGrads`: one K block of f32_gemm_nn. */
