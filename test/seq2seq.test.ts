@@ -193,6 +193,19 @@ describe("Seq2Seq training", () => {
     expect(a.logs[1].loss).toBeLessThan(a.logs[0].loss);
   });
 
+  it("fit with a signal aborted before the call trains nothing and draws nothing from the generator", async () => {
+    const data = pairs(16, 3);
+    const make = () => model({ encoder: new GRU({ units: 5 }), decoder: new GRU({ units: 5 }), attention: { score: "dot" } });
+    const a = make(), b = make();
+    const optA = new SGD({ lr: 0.1 }), optB = new SGD({ lr: 0.1 });
+    expect(await a.fit(data, { optimizer: optA, epochs: 2, batchSize: 8, signal: AbortSignal.abort() })).toEqual([]);
+    await a.fit(data, { optimizer: optA, epochs: 1, batchSize: 8 });
+    await b.fit(data, { optimizer: optB, epochs: 1, batchSize: 8 });
+    expectBitEqual(a.params.values.toFloat32Array(), b.params.values.toFloat32Array(), "weights");
+    a.dispose();
+    b.dispose();
+  });
+
   it("training in a loop does not grow memory; dispose frees everything the model took", async () => {
     const allocator = engineAllocator();
     const before = allocator.bytesInUse;

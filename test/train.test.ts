@@ -132,6 +132,24 @@ describe("fit", () => {
     model.dispose();
   });
 
+  it("an epoch that never starts draws no shuffle: a stop between epochs resumes to the same bits", async () => {
+    const data = classificationData(48, 5, 4);
+    const a = makeClassifier(3), b = makeClassifier(3);
+    const optA = new SGD({ lr: 0.05 }), optB = new SGD({ lr: 0.05 });
+    // a: one epoch, then a call whose signal was aborted before it began, then one more epoch.
+    const controller = new AbortController();
+    await fit(a, data, { epochs: 1, batchSize: 8, optimizer: optA });
+    controller.abort();
+    const stopped = await fit(a, data, { epochs: 3, batchSize: 8, optimizer: optA, signal: controller.signal });
+    expect(stopped).toMatchObject({ epochs: [], stopped: "aborted" });
+    await fit(a, data, { epochs: 1, batchSize: 8, optimizer: optA });
+    // b: the same two epochs in one call.
+    await fit(b, data, { epochs: 2, batchSize: 8, optimizer: optB });
+    expect(bits(a.params.values.toFloat32Array())).toEqual(bits(b.params.values.toFloat32Array()));
+    a.dispose();
+    b.dispose();
+  });
+
   it("lets timers run while it trains", async () => {
     const data = classificationData(512, 20, 3);
     const model = new Sequential([new GRU({ units: 64, returnSequences: false }), new Dense({ units: 3 })], { inputSize: 3, loss: "softmaxCrossEntropy" });

@@ -1084,6 +1084,7 @@ export async function fitSeq2Seq(model: Seq2Seq, data: Seq2SeqData, options: Seq
   const N = data.source.length;
   const history: Seq2SeqLogs[] = [];
   for (let epoch = 0; epoch < epochs; epoch++) {
+    if (options.signal?.aborted) return history; // before the shuffle: an epoch that never starts draws nothing
     const started = performance.now();
     const order = Int32Array.from({ length: N }, (_, i) => i);
     if (options.shuffle ?? true) model.rng.shuffle(order);

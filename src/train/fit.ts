@@ -504,6 +504,13 @@ export async function fit(model: Sequential, data: TrainingData | BatchSource, o
   const trainer = new BatchTrainer(model, optimizer, tbptt, metrics.includes("accuracy"), { teacherForcing: options.teacherForcing, scheduledSampling: options.scheduledSampling });
   try {
     for (let epoch = initialEpoch; epoch < initialEpoch + epochs; epoch++) {
+      // Checked before the shuffle too: an epoch that never starts leaves the generator where
+      // it was, so a run stopped between epochs resumes to the same bits (and a signal that
+      // was aborted before the call changes nothing, as in trainInWorker).
+      if (options.signal?.aborted) {
+        history.stopped = "aborted";
+        return history;
+      }
       const started = performance.now();
       let batches: AsyncIterable<Batch> | Iterable<Batch>;
       if (ds) {
