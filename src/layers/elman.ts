@@ -1,7 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { deterministicLog } from "../data/rng.js";
 import { constant, glorotUniform, identity, orthogonal, uniform } from "./init.js";
-import type { Initializer } from "./layer.js";
+import { packedFloats, type Initializer } from "./layer.js";
 import { CellLayer, STACKABLE_KEYS, checkChoice, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
 import { stackOfCopies } from "./stack.js";
 
@@ -171,6 +171,11 @@ export class Elman extends CellLayer {
     return this.leaky ? this.ws.get("acts", [T, B, H]) : Tensor.view(hs, B * H, [T, B, H]);
   }
 
+  /** One workspace slot takes W_ihᵀ, then W_hhᵀ (forward), then W_hh (backward), each packed in turn. */
+  private packSlotFloats(): number {
+    return Math.max(packedFloats(this.inputSize, this.units), packedFloats(this.units, this.units));
+  }
+
   protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
@@ -180,11 +185,12 @@ export class Elman extends CellLayer {
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), H);
-    k.f32_gemm_nt(acts.ptr, x.ptr, this.p("weight_ih"), bias.ptr, T * B, H, I, I, I, H, 0);
-    // W_hhᵀ (and W_skipᵀ) packed once per sequence, for each step's (B x H)·(H x H) product.
-    const whh = this.packedTranspose("whhPacked", "weight_hh", H, H);
+    const slot = this.packSlotFloats();
+    k.f32_gemm_np(acts.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", H, I, 0, slot), bias.ptr, T * B, H, I, I, H, 0);
+    // W_hhᵀ (over W_ihᵀ, done with; and W_skipᵀ) packed once per sequence, for each step's (B x H)·(H x H) product.
+    const whh = this.packedTranspose("packed", "weight_hh", H, H, 0, slot);
     const d = this.timeSkip;
-    const wskip = d ? this.packedTranspose("wskipPacked", "weight_skip", H, H) : 0;
+    const wskip = d ? this.packedTranspose("packedSkip", "weight_skip", H, H) : 0;
     this.seedState(hs, initialState?.[0]);
     const leak = this.leakPtr();
     const n = B * H;
@@ -211,9 +217,10 @@ export class Elman extends CellLayer {
     const dx = this.ws.get("dx", [T, B, I]);
     const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
     const leak = this.leakPtr();
-    const whh = this.p("weight_hh");
+    // W_hh and W_skip packed once per sequence, in the forward's slots.
+    const whh = this.packed("packed", "weight_hh", H, H, 0, this.packSlotFloats());
     const skip = this.timeSkip;
-    const wskip = skip ? this.p("weight_skip") : 0;
+    const wskip = skip ? this.packed("packedSkip", "weight_skip", H, H) : 0;
     // The skip path's gradients, waiting for their step: row r is the part of dL/dh_r (history
     // row r) that reaches it through W_skip from step r − 1 + d.
     const pending = skip ? this.ws.zeros("skipGrads", [T + 1, B, H]).ptr : 0;
@@ -225,9 +232,9 @@ export class Elman extends CellLayer {
       const d = da.ptr + t * n * 4;
       k.f32_elman_backward_step(d, dh.ptr, dleak, acts.ptr + t * n * 4, hs.ptr + t * n * 4, leak, B, H, this.activationCode);
       // dL/dh_{t-1} = (1 − α)⊙dL/dh_t (left in dh by the kernel) + da_t · W_hh   ((B x H)·(H x H))
-      this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_nn(target, d, whh, 0, B, H, H, H, H, H, acc));
+      this.recurrentGrad(dh.ptr, true, (target, acc) => k.f32_gemm_np(target, d, whh, 0, B, H, H, H, H, acc));
       // dL/dh_{t−d} += da_t · W_skip, collected until backward reaches that state.
-      if (skip && t + 1 - skip >= 0) k.f32_gemm_nn(pending + (t + 1 - skip) * n * 4, d, wskip, 0, B, H, H, H, H, H, 1);
+      if (skip && t + 1 - skip >= 0) k.f32_gemm_np(pending + (t + 1 - skip) * n * 4, d, wskip, 0, B, H, H, H, H, 1);
       this.endStepBackward(t);
     }
     if (skip) k.f32_axpy(dh.ptr, 1, pending, n); // the initial state's share
