@@ -145,7 +145,7 @@ describe("Bidirectional behaviour", () => {
     const x = Tensor.fromArray(rand(T * B * I, 4), [T, B, I]);
     const y = Tensor.fromArray(rand(T * B * 6, 5), [T, B, 6]);
     const run = (inputGrad: boolean) => {
-      model.lossAndGradients(x, y); // a training forward, and the loss's gradient
+      model.computeLoss(x, y); // a forward (no dropout here: the same as training's), and the loss's gradient
       model.params.zeroGrads();
       const dx = model.backward(model.loss!.grad, { inputGrad });
       return { shape: dx.shape, grads: model.params.grads.toFloat32Array() };
@@ -155,6 +155,12 @@ describe("Bidirectional behaviour", () => {
     expect(full.shape).toEqual([T, B, I]);
     expect(skipped.shape).toEqual([T, B, 0]);
     expectBitEqual(skipped.grads, full.grads, "parameter gradients");
+    // One forward serves one backward (the LSTM's gradients overwrite its activations), as in
+    // PyTorch without retain_graph: a second one is refused by name, and nothing changes.
+    const before = model.params.grads.toFloat32Array();
+    expect(() => model.backward(model.loss!.grad)).toThrow(/LSTM layer "[^"]+": backward already ran for the last forward/);
+    expectBitEqual(model.params.grads.toFloat32Array(), before, "gradients after the refused backward");
+    expect(model.lossAndGradients(x, y)).toBeCloseTo(model.computeLoss(x, y), 6);
     x.dispose();
     y.dispose();
     model.dispose();

@@ -38,6 +38,8 @@ export class LSTM extends CellLayer {
   readonly forgetBias: number;
   readonly init: "glorot" | "pytorch";
   override readonly options: Readonly<ResolvedLSTMOptions>;
+  /** Whether backward has overwritten the last forward's gate activations with their gradients. */
+  private gatesSpent = false;
 
   constructor(options: LSTMOptions) {
     checkKnownOptions("LSTM", options, KNOWN);
@@ -82,6 +84,7 @@ export class LSTM extends CellLayer {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
     const gates = this.ws.get("gates", [T, B, 4 * H]); // preactivations, then activations i, f, g, o
+    this.gatesSpent = false;
     const hs = this.history("h"); // hs[0] = h0
     const cs = this.history("c");
     const tanhc = this.ws.get("tanhc", [T, B, H]);
@@ -118,7 +121,12 @@ export class LSTM extends CellLayer {
     const hs = this.history("h");
     const cs = this.history("c");
     const tanhc = this.ws.get("tanhc", [T, B, H]);
-    const dgates = this.ws.get("dgates", [T, B, 4 * H]);
+    // In place: step t reads its activations, then writes their gradients over them (a
+    // [T, B, 4H] buffer fewer to stream through memory). So one forward serves one backward,
+    // as PyTorch frees its graph after backward unless told to retain it.
+    if (this.gatesSpent) throw new UnfoldError(`LSTM layer "${this.label}": backward already ran for the last forward, whose gate activations it overwrote; run forward again`);
+    this.gatesSpent = true;
+    const dgates = gates;
     const dx = this.ws.get("dx", [T, B, I]);
     const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
     const dc = this.stateGrad("c"); // running dL/dc_t; ends as dL/dc_0
