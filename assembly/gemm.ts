@@ -32,8 +32,9 @@
 //   - A is packed per block into row pairs, [kc][2] slivers, so the tile's loop reads both
 //     rows through one pointer (the second at a constant offset): one add fewer per step of
 //     K, 2-10% at this loop's size. tn always packs (its rows of op(A) are strided by lda);
-//     nn, nt and np pack when N >= 128, where the copy is under 1/8 of a load per multiply,
-//     and otherwise read two rows of A in place;
+//     nn, nt and np pack when N >= 128, where each element's copy is repaid by the N
+//     multiply-adds it feeds (at N = 64 packing measured 2-5% slower), and otherwise read
+//     two rows of A in place;
 //   - ragged edges (M odd, N % 16) run the same tile on a zero-padded copy of C;
 //   - M = 1 (one sequence at inference) has matrix-vector paths that stream B once along
 //     its rows, without packing: nn and tn four rows of B per pass over C, nt eight rows
