@@ -273,8 +273,10 @@ function gemmBlocked(c: usize, a: usize, b: usize, bias: usize, m: i32, n: i32, 
         // the strided loads overlap the arithmetic; the other tiles read the packed copy.
         const bSrc = b + ((<usize>pc * ldb + jr) << 2);
         const packInTile = !packedB && !transB && nr == NR && iEnd - ic >= MR;
-        if (packedB) {} else if (transB) packBT(PACK_B, b + ((<usize>jr * ldb + pc) << 2), ldb, kc, nr);
-        else if (!packInTile) packB(PACK_B, bSrc, ldb, kc, nr);
+        if (!packedB) {
+          if (transB) packBT(PACK_B, b + ((<usize>jr * ldb + pc) << 2), ldb, kc, nr);
+          else if (!packInTile) packB(PACK_B, bSrc, ldb, kc, nr);
+        }
         const bTile: usize = packedB ? b + <usize>jr * k * 4 + (<usize>pc << 6) : PACK_B;
         const biasTile: usize = biasBlock ? biasBlock + (<usize>jr << 2) : 0;
         for (let ir = ic; ir < iEnd; ir += MR) {
@@ -535,8 +537,6 @@ function packBT(dst: usize, src: usize, ldb: i32, kc: i32, nr: i32): void {
   }
 }
 
-// tn: op(A) = Aᵀ, row p of A holds column p of op(A), contiguous over M. Copies pairs of
-// adjacent values of each row p into the slivers: dst[s][p][r] = A[p, 2s + r].
 // op(A) = A: rows i, i+1 of the block interleaved, [mc/2][kc][2], a ragged last row zero.
 function packAN(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
   const m2 = mc & ~1;
@@ -566,6 +566,8 @@ function packAN(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
   }
 }
 
+// tn: op(A) = Aᵀ, row p of A holds column p of op(A), contiguous over M. Copies pairs of
+// adjacent values of each row p into the slivers: dst[s][p][r] = A[p, 2s + r].
 function packAT(dst: usize, src: usize, ldaB: usize, mc: i32, kc: i32): void {
   const m2 = mc & ~1;
   const sliver = <usize>kc << 3;

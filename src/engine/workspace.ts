@@ -18,6 +18,17 @@ export class Workspace {
     return fresh;
   }
 
+  /**
+   * A float32 scratch of at least `floats` elements, shared by whatever is stored under
+   * `name` in turn: it is replaced only by a larger request, so uses of different sizes
+   * settle on the largest after one round and then allocate nothing.
+   */
+  atLeast(name: string, floats: number): Tensor {
+    const t = this.tensors.get(name);
+    if (t && t.dtype === "float32" && t.size >= floats) return t;
+    return this.get(name, [floats]);
+  }
+
   /** Like `get`, and the contents are zeroed. */
   zeros(name: string, shape: readonly number[], dtype: DType = "float32"): Tensor {
     const t = this.get(name, shape, dtype);

@@ -1,7 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { deterministicLog } from "../data/rng.js";
 import { constant, glorotUniform, identity, orthogonal, uniform } from "./init.js";
-import { packedFloats, type Initializer } from "./layer.js";
+import type { Initializer } from "./layer.js";
 import { CellLayer, STACKABLE_KEYS, checkChoice, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
 import { stackOfCopies } from "./stack.js";
 
@@ -171,11 +171,6 @@ export class Elman extends CellLayer {
     return this.leaky ? this.ws.get("acts", [T, B, H]) : Tensor.view(hs, B * H, [T, B, H]);
   }
 
-  /** One workspace slot takes W_ihᵀ, then W_hhᵀ (forward), then W_hh (backward), each packed in turn. */
-  private packSlotFloats(): number {
-    return Math.max(packedFloats(this.inputSize, this.units), packedFloats(this.units, this.units));
-  }
-
   protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
@@ -185,10 +180,9 @@ export class Elman extends CellLayer {
 
     // All steps' input projections in one GEMM, both biases folded in once.
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), H);
-    const slot = this.packSlotFloats();
-    k.f32_gemm_np(acts.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", H, I, 0, slot), bias.ptr, T * B, H, I, I, H, 0);
+    k.f32_gemm_np(acts.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", H, I), bias.ptr, T * B, H, I, I, H, 0);
     // W_hhᵀ (over W_ihᵀ, done with; and W_skipᵀ) packed once per sequence, for each step's (B x H)·(H x H) product.
-    const whh = this.packedTranspose("packed", "weight_hh", H, H, 0, slot);
+    const whh = this.packedTranspose("packed", "weight_hh", H, H);
     const d = this.timeSkip;
     const wskip = d ? this.packedTranspose("packedSkip", "weight_skip", H, H) : 0;
     this.seedState(hs, initialState?.[0]);
@@ -218,7 +212,7 @@ export class Elman extends CellLayer {
     const dh = this.stateGrad("h"); // running dL/dh_t; ends as dL/dh_0
     const leak = this.leakPtr();
     // W_hh and W_skip packed once per sequence, in the forward's slots.
-    const whh = this.packed("packed", "weight_hh", H, H, 0, this.packSlotFloats());
+    const whh = this.packed("packed", "weight_hh", H, H);
     const skip = this.timeSkip;
     const wskip = skip ? this.packed("packedSkip", "weight_skip", H, H) : 0;
     // The skip path's gradients, waiting for their step: row r is the part of dL/dh_r (history

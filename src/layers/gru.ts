@@ -1,7 +1,7 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { glorotUniform, orthogonal, uniform, zeros } from "./init.js";
 import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
-import { packedFloats, type WeightGrad } from "./layer.js";
+import type { WeightGrad } from "./layer.js";
 import { stackOfCopies } from "./stack.js";
 
 export interface GRUOptions extends StackableOptions {
@@ -67,19 +67,6 @@ export class GRU extends CellLayer {
     return H;
   }
 
-  /**
-   * Workspace slots for the packed weights, each reused in turn: `rz` takes W_ihᵀ, then
-   * W_hhᵀ (reset after) or W_h{r,z}ᵀ (reset before), then in backward W_hh or W_h{r,z};
-   * `n` takes W_hnᵀ, then W_hn (reset before).
-   */
-  private packSlots(): { rz: number; n: number } {
-    const H = this.units, I = this.inputSize, G = 3 * H;
-    return {
-      rz: Math.max(packedFloats(I, G), packedFloats(H, G), packedFloats(G, H), packedFloats(H, 2 * H), packedFloats(2 * H, H)),
-      n: packedFloats(H, H),
-    };
-  }
-
   protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
@@ -93,10 +80,9 @@ export class GRU extends CellLayer {
       const hn = this.ws.get("hn", [T, B, H]); // W_hn h_prev + b_hn, the factor r multiplies
       const hproj = this.ws.get("hproj", [B, G]);
       const bhh = this.p("bias_hh");
-      const slot = this.packSlots().rz;
       // All steps' input projections in one GEMM; b_hh stays with the hidden projection (b_hn is inside r ⊙ (·)).
-      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", G, I, 0, slot), this.p("bias_ih"), T * B, G, I, I, G, 0);
-      const whh = this.packedTranspose("packed", "weight_hh", G, H, 0, slot); // W_hhᵀ, once per sequence
+      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", G, I), this.p("bias_ih"), T * B, G, I, I, G, 0);
+      const whh = this.packedTranspose("packed", "weight_hh", G, H); // W_hhᵀ, once per sequence, over W_ihᵀ
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
         k.f32_gemm_np(hproj.ptr, this.recurrentInput(hs, t), whh, bhh, B, G, H, H, G, 0);
@@ -107,13 +93,12 @@ export class GRU extends CellLayer {
       const rh = this.ws.get("rh", [T, B, H]); // r ⊙ h_prev, the input of W_hn
       const bias = this.ws.get("bias", [G]);
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
-      const slots = this.packSlots();
       // Every projection enters a preactivation as a plain sum here: both biases fold into the one GEMM.
       k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), G);
-      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", G, I, 0, slots.rz), bias.ptr, T * B, G, I, I, G, 0);
-      // W_h{r,z}ᵀ and W_hnᵀ, packed once per sequence (two products per step)
-      const whrz = this.packedTranspose("packed", "weight_hh", 2 * H, H, 0, slots.rz);
-      const whn = this.packedTranspose("packedN", "weight_hh", H, H, 2 * H, slots.n);
+      k.f32_gemm_np(gates.ptr, x.ptr, this.packedTranspose("packed", "weight_ih", G, I), bias.ptr, T * B, G, I, I, G, 0);
+      // W_h{r,z}ᵀ (over W_ihᵀ) and W_hnᵀ, packed once per sequence (two products per step)
+      const whrz = this.packedTranspose("packed", "weight_hh", 2 * H, H);
+      const whn = this.packedTranspose("packedN", "weight_hh", H, H, 2 * H);
       for (let t = 0; t < T; t++) {
         const hPrev = hs.ptr + t * stepH;
         const g = gates.ptr + t * stepG;
@@ -149,7 +134,7 @@ export class GRU extends CellLayer {
     if (this.resetAfter) {
       const hn = this.ws.get("hn", [T, B, H]);
       const dhproj = this.ws.get("dhproj", [T, B, G]); // dL/d hidden projection: differs from dgates in the n part
-      const whh = this.packed("packed", "weight_hh", G, H, 0, this.packSlots().rz); // W_hh, once per sequence
+      const whh = this.packed("packed", "weight_hh", G, H); // W_hh, once per sequence
       for (let t = T - 1; t >= 0; t--) {
         this.beginStepBackward(t, dy);
         const dq = dhproj.ptr + t * stepG;
@@ -166,9 +151,8 @@ export class GRU extends CellLayer {
       const drh = this.ws.get("drh", [B, H]);
       const nPart = 2 * H * 4; // bytes from a [.., 3H] row to its n part
       // The r, z rows of W_hh and its n rows, each packed once per sequence; the n rows of the gradient.
-      const slots = this.packSlots();
-      const whrz = this.packed("packed", "weight_hh", 2 * H, H, 0, slots.rz);
-      const whn = this.packed("packedN", "weight_hh", H, H, 2 * H, slots.n);
+      const whrz = this.packed("packed", "weight_hh", 2 * H, H);
+      const whn = this.packed("packedN", "weight_hh", H, H, 2 * H);
       const gWhn = gWhh + 2 * H * H * 4;
       for (let t = T - 1; t >= 0; t--) {
         this.beginStepBackward(t, dy);

@@ -170,32 +170,28 @@ export abstract class Layer {
 
   /**
    * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = Wᵀ of
-   * x·Wᵀ for f32_gemm_np, into workspace tensor `key`; returns its pointer. A recurrent layer
+   * x·Wᵀ for f32_gemm_np, into workspace slot `key`; returns its pointer. A recurrent layer
    * packs its recurrent weights once per sequence, so that each step's product reads them
-   * contiguously, 16 columns at a time (see assembly/gemm.ts). `slot` (floats, at least the
-   * pack's size) lets packs made at different times share one workspace tensor.
+   * contiguously, 16 columns at a time (see assembly/gemm.ts). Packs made one after another
+   * (W_ihᵀ, done with once the input projection ran, then W_hhᵀ) can share a key: the slot
+   * keeps the largest size (Workspace.atLeast).
    */
-  protected packedTranspose(key: string, name: string, rows: number, cols: number, row0 = 0, slot = packedFloats(cols, rows)): number {
-    const packed = this.packSlot(key, slot, packedFloats(cols, rows));
+  protected packedTranspose(key: string, name: string, rows: number, cols: number, row0 = 0): number {
+    const packed = this.ws.atLeast(key, packedFloats(cols, rows)).ptr;
     engine().k.f32_gemm_pack_b(packed, this.p(name) + row0 * cols * 4, rows, cols, cols, 1);
     return packed;
   }
 
   /**
    * Rows row0 .. row0+rows of parameter `name` (a [*, cols] weight W) packed as the B = W of
-   * g·W for f32_gemm_np, into workspace tensor `key` (see packedTranspose); returns its
+   * g·W for f32_gemm_np, into workspace slot `key` (see packedTranspose); returns its
    * pointer. Backward packs a recurrent weight once per sequence for each step's
-   * dL/dh_{t−1} = dgates_t · W_hh.
+   * dL/dh_{t−1} = dgates_t · W_hh, in the slot the forward's pack no longer needs.
    */
-  protected packed(key: string, name: string, rows: number, cols: number, row0 = 0, slot = packedFloats(rows, cols)): number {
-    const packed = this.packSlot(key, slot, packedFloats(rows, cols));
+  protected packed(key: string, name: string, rows: number, cols: number, row0 = 0): number {
+    const packed = this.ws.atLeast(key, packedFloats(rows, cols)).ptr;
     engine().k.f32_gemm_pack_b(packed, this.p(name) + row0 * cols * 4, cols, rows, cols, 0);
     return packed;
-  }
-
-  private packSlot(key: string, slot: number, need: number): number {
-    if (slot < need) throw new Error(`${this.kind}: pack slot "${key}" holds ${slot} floats, the pack needs ${need}`);
-    return this.ws.get(key, [slot]).ptr;
   }
 
   /** Keeps the forward input for backward (the caller keeps it alive until then). */
@@ -243,7 +239,7 @@ export interface WeightGrad {
 }
 
 /** Floats f32_gemm_pack_b writes for op(B) [k, n]: ⌈n/16⌉ slivers of [k][16]. */
-export function packedFloats(k: number, n: number): number {
+function packedFloats(k: number, n: number): number {
   return Math.ceil(n / 16) * 16 * k;
 }
 

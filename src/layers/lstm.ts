@@ -1,6 +1,6 @@
 import { Tensor, UnfoldError, engine } from "../engine/index.js";
 import { constant, glorotUniform, orthogonal, uniform } from "./init.js";
-import { packedFloats, type Initializer } from "./layer.js";
+import type { Initializer } from "./layer.js";
 import { CellLayer, STACKABLE_KEYS, checkKnownOptions, resolveStackable, type ResolvedStackable, type StackableOptions } from "./recurrent.js";
 import { stackOfCopies } from "./stack.js";
 
@@ -74,12 +74,6 @@ export class LSTM extends CellLayer {
     return H;
   }
 
-  /** One workspace slot takes W_ihᵀ, then W_hhᵀ (forward), then W_hh (backward), each packed in turn. */
-  private packSlotFloats(): number {
-    const H = this.units, I = this.inputSize;
-    return Math.max(packedFloats(I, 4 * H), packedFloats(H, 4 * H), packedFloats(4 * H, H));
-  }
-
   protected scan(x: Tensor, initialState: readonly Tensor[] | undefined): void {
     const k = engine().k;
     const T = this.steps, B = this.batch, H = this.units, I = this.inputSize;
@@ -93,11 +87,10 @@ export class LSTM extends CellLayer {
     k.f32_add(bias.ptr, this.p("bias_ih"), this.p("bias_hh"), 4 * H);
     // All steps' input projections in one GEMM over W_ihᵀ packed once (the nt path would
     // repack it for every 128 rows of x), both biases folded in once.
-    const slot = this.packSlotFloats();
-    const wih = this.packedTranspose("packed", "weight_ih", 4 * H, I, 0, slot);
+    const wih = this.packedTranspose("packed", "weight_ih", 4 * H, I);
     k.f32_gemm_np(gates.ptr, x.ptr, wih, bias.ptr, T * B, 4 * H, I, I, 4 * H, 0);
     // W_hhᵀ packed once per sequence (over W_ihᵀ, done with), for each step's (B x H)·(H x 4H) product.
-    const whh = this.packedTranspose("packed", "weight_hh", 4 * H, H, 0, slot);
+    const whh = this.packedTranspose("packed", "weight_hh", 4 * H, H);
     this.seedState(hs, initialState?.[0]);
     this.seedState(cs, initialState?.[1]);
     const peep = this.peephole ? this.p("peephole") : 0;
@@ -132,7 +125,7 @@ export class LSTM extends CellLayer {
     const dc = this.stateGrad("c"); // running dL/dc_t; ends as dL/dc_0
     const peep = this.peephole ? this.p("peephole") : 0;
     const dpeep = this.peephole ? this.g("peephole") : 0;
-    const whh = this.packed("packed", "weight_hh", 4 * H, H, 0, this.packSlotFloats()); // W_hh, once per sequence
+    const whh = this.packed("packed", "weight_hh", 4 * H, H); // W_hh, once per sequence, over the forward's W_hhᵀ
 
     for (let t = T - 1; t >= 0; t--) {
       this.beginStepBackward(t, dy);
